@@ -1,0 +1,124 @@
+"""A thin layer over confluent-kafka: client construction, topic creation, readiness."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from streaming.topics import TOPIC_CONFIGS, Topics
+
+log = logging.getLogger(__name__)
+
+Config = dict[str, Any]
+
+
+def producer_config(bootstrap: str, **overrides: Any) -> Config:
+    conf: Config = {
+        "bootstrap.servers": bootstrap,
+        # Idempotence: retries never duplicate or reorder a partition's records.
+        "enable.idempotence": True,
+        # Batch for throughput: a few ms of linger fills batches at high rates.
+        "linger.ms": 5,
+        "batch.num.messages": 10000,
+        "compression.type": "lz4",
+        "queue.buffering.max.messages": 1_000_000,
+        "queue.buffering.max.kbytes": 1_048_576,
+    }
+    conf.update(overrides)
+    return conf
+
+
+def consumer_config(bootstrap: str, group_id: str, **overrides: Any) -> Config:
+    conf: Config = {
+        "bootstrap.servers": bootstrap,
+        "group.id": group_id,
+        # Offsets are committed by the application after its output is produced.
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        # read_committed: never see records of aborted (or still open) transactions.
+        "isolation.level": "read_committed",
+        "enable.partition.eof": False,
+    }
+    conf.update(overrides)
+    return conf
+
+
+def make_producer(bootstrap: str, **overrides: Any) -> Producer:
+    return Producer(producer_config(bootstrap, **overrides))
+
+
+def make_consumer(bootstrap: str, group_id: str, **overrides: Any) -> Consumer:
+    return Consumer(consumer_config(bootstrap, group_id, **overrides))
+
+
+def ensure_topics(
+    bootstrap: str,
+    topics: Topics,
+    *,
+    names: Iterable[str] | None = None,
+    timeout: float = 30.0,
+) -> list[str]:
+    """Create the design's topics (or `names` of them) that do not exist yet; return the created."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    wanted = list(names) if names is not None else list(TOPIC_CONFIGS)
+    existing = set(admin.list_topics(timeout=timeout).topics)
+    new = [
+        NewTopic(
+            topics.name(t),
+            num_partitions=topics.partitions_of(t),
+            replication_factor=1,
+            config=dict(TOPIC_CONFIGS.get(t, {})),
+        )
+        for t in wanted
+        if topics.name(t) not in existing
+    ]
+    if not new:
+        return []
+    created: list[str] = []
+    for name, fut in admin.create_topics(new, request_timeout=timeout).items():
+        try:
+            fut.result(timeout)
+            created.append(name)
+        except KafkaException as exc:
+            err = exc.args[0]
+            if isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                continue
+            raise
+    return created
+
+
+def create_topic(
+    bootstrap: str, name: str, *, partitions: int = 1, config: Mapping[str, str] | None = None
+) -> None:
+    """Create one topic by its full name (idempotent)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    fut = admin.create_topics(
+        [NewTopic(name, num_partitions=partitions, replication_factor=1, config=dict(config or {}))]
+    )[name]
+    try:
+        fut.result(30)
+    except KafkaException as exc:
+        err = exc.args[0]
+        if not (isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS):
+            raise
+
+
+def wait_until_ready(bootstrap: str, *, timeout: float = 60.0) -> None:
+    """Block until a client can list topics and create one (an open port is not enough)."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 2000})
+            admin.list_topics(timeout=2)
+            create_topic(bootstrap, "__edaml_ready")
+            return
+        except KafkaException as exc:
+            last = exc
+            time.sleep(0.2)  # retry pacing while the broker boots, not a readiness guess
+    raise TimeoutError(f"Kafka at {bootstrap} not ready after {timeout:.0f}s: {last}")
