@@ -1,0 +1,89 @@
+"""`edaml stack up|down|status` and `edaml topics create`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from edaml.services import StackError
+from edaml.settings import Settings
+from edaml.stack import Stack
+
+console = Console()
+stack_app = typer.Typer(help="Start, stop and inspect the local stack (Kafka, MLflow, Dagster).")
+topics_app = typer.Typer(help="Manage edaml's Kafka topics.")
+
+Only = Annotated[
+    list[str] | None,
+    typer.Option("--only", help="Start only these services (kafka, mlflow, dagster-webserver, dagster-daemon)."),
+]
+
+
+def _fail(exc: Exception) -> None:
+    console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+@stack_app.command("up")
+def up(only: Only = None) -> None:
+    """Start the services that are not running and wait until each is healthy."""
+    settings = Settings()
+    names = set(only) if only else None
+    known = {s.name for s in Stack(settings).services()}
+    if names and not names <= known:
+        console.print(f"[red]error:[/red] unknown service(s) {sorted(names - known)}; choose from {sorted(known)}")
+        raise typer.Exit(2)
+    try:
+        with console.status("starting the stack…"):
+            Stack(settings).up(only=names)
+    except StackError as exc:
+        _fail(exc)
+    status()
+    console.print(
+        f"Dagster UI: http://{settings.host}:{settings.dagster_port}   "
+        f"MLflow UI: {settings.tracking_uri}   Kafka: {settings.bootstrap}"
+    )
+
+
+@stack_app.command("down")
+def down() -> None:
+    """Stop the services edaml started (by pid); external services are left alone."""
+    stopped = Stack(Settings()).down()
+    console.print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+
+
+@stack_app.command("status")
+def status() -> None:
+    """Show each service with its address and health."""
+    table = Table("service", "address", "state")
+    for name, address, state in Stack(Settings()).status():
+        colour = "green" if state.startswith("healthy") else "yellow" if "starting" in state else "red"
+        table.add_row(name, address, f"[{colour}]{state}[/{colour}]")
+    console.print(table)
+
+
+@topics_app.command("create")
+def create_topics(
+    partitions: Annotated[int | None, typer.Option(min=1, help="Partitions of the keyed topics.")] = None,
+) -> None:
+    """Create the design's topics that do not exist yet (idempotent)."""
+    from streaming.kafka import ensure_topics
+
+    settings = Settings()
+    topics = settings.topics
+    if partitions is not None:
+        topics = type(topics)(prefix=topics.prefix, partitions=partitions)
+    try:
+        created = ensure_topics(settings.bootstrap, topics)
+    except Exception as exc:  # the client's errors are varied; each gets one line
+        _fail(exc)
+        return
+    console.print(f"created: {', '.join(created) if created else 'none (all exist)'}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(stack_app, name="stack")
+    app.add_typer(topics_app, name="topics")

@@ -1,0 +1,162 @@
+"""The local stack: Kafka, the MLflow tracking server and Dagster, started and stopped together.
+
+A service whose standard variable is set (KAFKA_BOOTSTRAP_SERVERS, MLFLOW_TRACKING_URI) is
+external: edaml uses it and starts nothing for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from edaml.broker import kafka_service, prepare_kafka
+from edaml.services import Service, http_ok
+from edaml.settings import Settings
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bin(name: str) -> str:
+    """A console script of the running interpreter's environment."""
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+def kafka(settings: Settings) -> Service:
+    return kafka_service(
+        home=settings.home_abs,
+        host=settings.host,
+        port=settings.kafka_port,
+        controller_port=settings.kafka_controller_port,
+        version=settings.kafka_version,
+        jar_cache=settings.jar_cache,
+        heap=settings.kafka_heap,
+    )
+
+
+def mlflow_server(settings: Settings) -> Service:
+    root = settings.home_abs / "mlflow"
+    root.mkdir(parents=True, exist_ok=True)
+    url = f"http://{settings.host}:{settings.mlflow_port}"
+    return Service(
+        name="mlflow",
+        command=[
+            _bin("mlflow"), "server",
+            "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+            "--artifacts-destination", str(root / "artifacts"),
+            "--serve-artifacts",
+            "--host", settings.host,
+            "--port", str(settings.mlflow_port),
+            "--workers", "1",
+        ],
+        home=settings.home_abs,
+        address=url,
+        ports={"EDAML_MLFLOW_PORT": (settings.host, settings.mlflow_port)},
+        healthy=lambda: http_ok(f"{url}/health"),
+        start_timeout=180.0,
+    )
+
+
+def _dagster_env(settings: Settings) -> dict[str, str]:
+    home = settings.home_abs / "dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    return {
+        "DAGSTER_HOME": str(home),
+        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap,
+        "MLFLOW_TRACKING_URI": settings.tracking_uri,
+        "EDAML_HOME": str(settings.home_abs),
+    }
+
+
+def dagster_webserver(settings: Settings) -> Service:
+    url = f"http://{settings.host}:{settings.dagster_port}"
+    return Service(
+        name="dagster-webserver",
+        command=[
+            _bin("dagster-webserver"), "-w", str(REPO_ROOT / "workspace.yaml"),
+            "-h", settings.host, "-p", str(settings.dagster_port),
+        ],
+        home=settings.home_abs,
+        address=url,
+        ports={"EDAML_DAGSTER_PORT": (settings.host, settings.dagster_port)},
+        healthy=lambda: http_ok(f"{url}/server_info"),
+        env=_dagster_env(settings),
+        cwd=REPO_ROOT,
+        start_timeout=180.0,
+    )
+
+
+def dagster_daemon(settings: Settings) -> Service:
+    svc = Service(
+        name="dagster-daemon",
+        command=[_bin("dagster-daemon"), "run", "-w", str(REPO_ROOT / "workspace.yaml")],
+        home=settings.home_abs,
+        address="(background)",
+        ports={},
+        healthy=lambda: svc.running(),
+        env=_dagster_env(settings),
+        cwd=REPO_ROOT,
+    )
+    return svc
+
+
+@dataclass
+class Stack:
+    settings: Settings
+
+    def services(self) -> list[Service]:
+        """The services edaml manages here (external ones are not in the list)."""
+        out: list[Service] = []
+        if self.settings.kafka_bootstrap_servers is None:
+            out.append(kafka(self.settings))
+        if self.settings.mlflow_tracking_uri is None:
+            out.append(mlflow_server(self.settings))
+        out += [dagster_webserver(self.settings), dagster_daemon(self.settings)]
+        return out
+
+    def up(self, *, only: set[str] | None = None) -> list[Service]:
+        """Start what is not running, then wait for every service's health. Idempotent."""
+        chosen = [s for s in self.services() if only is None or s.name in only]
+        for svc in chosen:
+            if svc.name == "kafka" and not svc.running():
+                s = self.settings
+                prepare_kafka(
+                    svc, host=s.host, port=s.kafka_port, controller_port=s.kafka_controller_port,
+                    version=s.kafka_version, jar_cache=s.jar_cache,
+                )
+            svc.start()
+        for svc in chosen:
+            svc.wait_healthy()
+        return chosen
+
+    def down(self) -> list[str]:
+        """Stop what edaml started (by pid), in reverse order; return the names stopped."""
+        return [svc.name for svc in reversed(self.services()) if svc.stop()]
+
+    def status(self) -> list[tuple[str, str, str]]:
+        """(name, address, state) for each service, external ones included."""
+        rows: list[tuple[str, str, str]] = []
+        s = self.settings
+        if s.kafka_bootstrap_servers is not None:
+            from streaming.kafka import wait_until_ready
+
+            try:
+                wait_until_ready(s.bootstrap, timeout=5)
+                rows.append(("kafka", s.bootstrap, "healthy (external)"))
+            except TimeoutError:
+                rows.append(("kafka", s.bootstrap, "unreachable (external)"))
+        if s.mlflow_tracking_uri is not None:
+            ok = http_ok(f"{s.tracking_uri.rstrip('/')}/health")
+            rows.append(("mlflow", s.tracking_uri, f"{'healthy' if ok else 'unreachable'} (external)"))
+        for svc in self.services():
+            if not svc.running():
+                state = "stopped"
+            else:
+                state = f"healthy (pid {svc.pid()})" if svc.healthy() else f"starting/unhealthy (pid {svc.pid()})"
+            rows.append((svc.name, svc.address, state))
+        order = {"kafka": 0, "mlflow": 1, "dagster-webserver": 2, "dagster-daemon": 3}
+        return sorted(rows, key=lambda r: order.get(r[0], 9))
