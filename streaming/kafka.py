@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -108,13 +109,29 @@ def create_topic(
             raise
 
 
+def _accepts_connections(bootstrap: str) -> bool:
+    host, _, port = bootstrap.split(",")[0].rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
 def wait_until_ready(bootstrap: str, *, timeout: float = 60.0) -> None:
     """Block until a client can list topics and create one (an open port is not enough)."""
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
+        if not _accepts_connections(bootstrap):
+            last = ConnectionRefusedError(f"nothing listens on {bootstrap}")
+            time.sleep(0.2)  # retry pacing while the broker boots, not a readiness guess
+            continue
         try:
-            admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 2000})
+            # log_level 0: a broker that is still booting is expected, not worth a log line.
+            admin = AdminClient(
+                {"bootstrap.servers": bootstrap, "socket.timeout.ms": 2000, "log_level": 0}
+            )
             admin.list_topics(timeout=2)
             create_topic(bootstrap, "__edaml_ready")
             return
