@@ -89,17 +89,21 @@ class Service:
     def running(self) -> bool:
         return self.pid() is not None
 
-    def start(self) -> bool:
-        """Start unless already running; return True when this call started it."""
-        if self.running():
-            log.info("%s already running (pid %s)", self.name, self.pid())
-            return False
+    def check_ports(self) -> None:
+        """Fail with the setting to change when another program holds one of our ports."""
         for setting, (host, port) in self.ports.items():
             if not port_is_free(host, port):
                 raise StackError(
                     f"{self.name}: port {port} on {host} is already in use by another program; "
                     f"stop it or choose another port with {setting}=<port>"
                 )
+
+    def start(self) -> bool:
+        """Start unless already running; return True when this call started it."""
+        if self.running():
+            log.info("%s already running (pid %s)", self.name, self.pid())
+            return False
+        self.check_ports()
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as out:

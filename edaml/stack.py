@@ -122,6 +122,9 @@ class Stack:
         """Start what is not running, then wait for every service's health. Idempotent."""
         chosen = [s for s in self.services() if only is None or s.name in only]
         for svc in chosen:
+            if not svc.running():
+                svc.check_ports()
+        for svc in chosen:
             if svc.name == "kafka" and not svc.running():
                 s = self.settings
                 prepare_kafka(
