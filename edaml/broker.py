@@ -51,7 +51,11 @@ def fetch_jars(version: str, cache: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(
         [
-            "mvn", "-q", "-B", "-f", str(POM),
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(POM),
             "dependency:copy-dependencies",
             f"-Dkafka.version={version}",
             f"-DoutputDirectory={target}",
@@ -60,7 +64,9 @@ def fetch_jars(version: str, cache: Path) -> Path:
         text=True,
     )
     if proc.returncode != 0:
-        raise StackError(f"Maven could not fetch Kafka {version}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+        raise StackError(
+            f"Maven could not fetch Kafka {version}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+        )
     marker.touch()
     return target
 
@@ -124,24 +130,34 @@ def kafka_service(
 
     classpath = str(jar_cache / version / "*")
     java = [
-        "java", f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+        "java",
+        f"-Xmx{heap}",
+        f"-Xms{heap}",
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=20",
         "-Djava.awt.headless=true",
         f"-Dkafka.logs.dir={root / 'logs'}",
         f"-Dlog4j2.configurationFile={config / 'log4j2.properties'}",
-        "-cp", classpath,
+        "-cp",
+        classpath,
     ]
     return Service(
         name=name,
         command=[*java, "kafka.Kafka", str(config / "server.properties")],
         home=home,
         address=f"{host}:{port}",
-        ports={"EDAML_KAFKA_PORT": (host, port), "EDAML_KAFKA_CONTROLLER_PORT": (host, controller_port)},
+        ports={
+            "EDAML_KAFKA_PORT": (host, port),
+            "EDAML_KAFKA_CONTROLLER_PORT": (host, controller_port),
+        },
         healthy=healthy,
         start_timeout=120.0,
     )
 
 
-def prepare_kafka(service: Service, *, host: str, port: int, controller_port: int, version: str, jar_cache: Path) -> None:
+def prepare_kafka(
+    service: Service, *, host: str, port: int, controller_port: int, version: str, jar_cache: Path
+) -> None:
     """Fetch jars, write the configuration, and format the storage the first time."""
     jars = fetch_jars(version, jar_cache)
     root = service.home / service.name
@@ -154,8 +170,15 @@ def prepare_kafka(service: Service, *, host: str, port: int, controller_port: in
         return
     proc = subprocess.run(
         [
-            "java", "-cp", str(jars / "*"), "kafka.tools.StorageTool", "format",
-            "-t", base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="), "-c", str(config / "server.properties"),
+            "java",
+            "-cp",
+            str(jars / "*"),
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="),
+            "-c",
+            str(config / "server.properties"),
         ],
         capture_output=True,
         text=True,

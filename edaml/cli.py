@@ -8,9 +8,7 @@ import logging
 import typer
 
 #: Modules that add commands; each exposes `register(app: typer.Typer) -> None`.
-COMMAND_MODULES: tuple[str, ...] = (
-    "edaml.commands.stack",
-)
+COMMAND_MODULES: tuple[str, ...] = ("edaml.commands.stack",)
 
 app = typer.Typer(
     name="edaml",
@@ -25,7 +23,9 @@ for _module in COMMAND_MODULES:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("httpx").setLevel(logging.WARNING)
     app()
 

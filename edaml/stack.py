@@ -45,13 +45,19 @@ def mlflow_server(settings: Settings) -> Service:
     return Service(
         name="mlflow",
         command=[
-            _bin("mlflow"), "server",
-            "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-            "--artifacts-destination", str(root / "artifacts"),
+            _bin("mlflow"),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{root / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(root / "artifacts"),
             "--serve-artifacts",
-            "--host", settings.host,
-            "--port", str(settings.mlflow_port),
-            "--workers", "1",
+            "--host",
+            settings.host,
+            "--port",
+            str(settings.mlflow_port),
+            "--workers",
+            "1",
         ],
         home=settings.home_abs,
         address=url,
@@ -77,8 +83,13 @@ def dagster_webserver(settings: Settings) -> Service:
     return Service(
         name="dagster-webserver",
         command=[
-            _bin("dagster-webserver"), "-w", str(REPO_ROOT / "workspace.yaml"),
-            "-h", settings.host, "-p", str(settings.dagster_port),
+            _bin("dagster-webserver"),
+            "-w",
+            str(REPO_ROOT / "workspace.yaml"),
+            "-h",
+            settings.host,
+            "-p",
+            str(settings.dagster_port),
         ],
         home=settings.home_abs,
         address=url,
@@ -128,8 +139,12 @@ class Stack:
             if svc.name == "kafka" and not svc.running():
                 s = self.settings
                 prepare_kafka(
-                    svc, host=s.host, port=s.kafka_port, controller_port=s.kafka_controller_port,
-                    version=s.kafka_version, jar_cache=s.jar_cache,
+                    svc,
+                    host=s.host,
+                    port=s.kafka_port,
+                    controller_port=s.kafka_controller_port,
+                    version=s.kafka_version,
+                    jar_cache=s.jar_cache,
                 )
             svc.start()
         for svc in chosen:
@@ -154,12 +169,18 @@ class Stack:
                 rows.append(("kafka", s.bootstrap, "unreachable (external)"))
         if s.mlflow_tracking_uri is not None:
             ok = http_ok(f"{s.tracking_uri.rstrip('/')}/health")
-            rows.append(("mlflow", s.tracking_uri, f"{'healthy' if ok else 'unreachable'} (external)"))
+            rows.append(
+                ("mlflow", s.tracking_uri, f"{'healthy' if ok else 'unreachable'} (external)")
+            )
         for svc in self.services():
             if not svc.running():
                 state = "stopped"
             else:
-                state = f"healthy (pid {svc.pid()})" if svc.healthy() else f"starting/unhealthy (pid {svc.pid()})"
+                state = (
+                    f"healthy (pid {svc.pid()})"
+                    if svc.healthy()
+                    else f"starting/unhealthy (pid {svc.pid()})"
+                )
             rows.append((svc.name, svc.address, state))
         order = {"kafka": 0, "mlflow": 1, "dagster-webserver": 2, "dagster-daemon": 3}
         return sorted(rows, key=lambda r: order.get(r[0], 9))

@@ -41,12 +41,21 @@ def kafka_bootstrap(request: pytest.FixtureRequest, stack_home: Path) -> str:
     settings = Settings()
     host, port, controller = "127.0.0.1", free_port(), free_port()
     svc = kafka_service(
-        home=stack_home, host=host, port=port, controller_port=controller,
-        version=settings.kafka_version, jar_cache=settings.jar_cache, heap="768m",
+        home=stack_home,
+        host=host,
+        port=port,
+        controller_port=controller,
+        version=settings.kafka_version,
+        jar_cache=settings.jar_cache,
+        heap="768m",
     )
     prepare_kafka(
-        svc, host=host, port=port, controller_port=controller,
-        version=settings.kafka_version, jar_cache=settings.jar_cache,
+        svc,
+        host=host,
+        port=port,
+        controller_port=controller,
+        version=settings.kafka_version,
+        jar_cache=settings.jar_cache,
     )
     svc.start()
     _stop_at_end(request, svc)

@@ -18,7 +18,10 @@ topics_app = typer.Typer(help="Manage edaml's Kafka topics.")
 
 Only = Annotated[
     list[str] | None,
-    typer.Option("--only", help="Start only these services (kafka, mlflow, dagster-webserver, dagster-daemon)."),
+    typer.Option(
+        "--only",
+        help="Start only these services (kafka, mlflow, dagster-webserver, dagster-daemon).",
+    ),
 ]
 
 
@@ -34,7 +37,9 @@ def up(only: Only = None) -> None:
     names = set(only) if only else None
     known = {s.name for s in Stack(settings).services()}
     if names and not names <= known:
-        console.print(f"[red]error:[/red] unknown service(s) {sorted(names - known)}; choose from {sorted(known)}")
+        console.print(
+            f"[red]error:[/red] unknown service(s) {sorted(names - known)}; choose from {sorted(known)}"
+        )
         raise typer.Exit(2)
     try:
         with console.status("starting the stack…"):
@@ -60,14 +65,18 @@ def status() -> None:
     """Show each service with its address and health."""
     table = Table("service", "address", "state")
     for name, address, state in Stack(Settings()).status():
-        colour = "green" if state.startswith("healthy") else "yellow" if "starting" in state else "red"
+        colour = (
+            "green" if state.startswith("healthy") else "yellow" if "starting" in state else "red"
+        )
         table.add_row(name, address, f"[{colour}]{state}[/{colour}]")
     console.print(table)
 
 
 @topics_app.command("create")
 def create_topics(
-    partitions: Annotated[int | None, typer.Option(min=1, help="Partitions of the keyed topics.")] = None,
+    partitions: Annotated[
+        int | None, typer.Option(min=1, help="Partitions of the keyed topics.")
+    ] = None,
 ) -> None:
     """Create the design's topics that do not exist yet (idempotent)."""
     from streaming.kafka import ensure_topics

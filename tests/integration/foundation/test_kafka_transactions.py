@@ -15,9 +15,7 @@ pytestmark = pytest.mark.integration
 
 def _drain(bootstrap: str, topic: str, partitions: int, *, isolation: str) -> list[bytes]:
     """Read every visible record from the start up to the end offsets."""
-    consumer = make_consumer(
-        bootstrap, f"g-{uuid.uuid4().hex}", **{"isolation.level": isolation}
-    )
+    consumer = make_consumer(bootstrap, f"g-{uuid.uuid4().hex}", **{"isolation.level": isolation})
     try:
         tps = [TopicPartition(topic, p, 0) for p in range(partitions)]
         ends = {
@@ -29,9 +27,7 @@ def _drain(bootstrap: str, topic: str, partitions: int, *, isolation: str) -> li
         deadline = time.monotonic() + 60
         # Transaction markers take offsets too, and a reader never receives them: a partition
         # is drained once the consumer's position reaches its end offset.
-        while not all(
-            tp.offset >= ends[tp.partition] for tp in consumer.position(tps)
-        ):
+        while not all(tp.offset >= ends[tp.partition] for tp in consumer.position(tps)):
             assert time.monotonic() < deadline, "records missing before the end offsets"
             msg = consumer.poll(0.5)
             if msg is None:

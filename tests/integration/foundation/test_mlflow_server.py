@@ -13,7 +13,9 @@ from mlflow import MlflowClient
 pytestmark = pytest.mark.integration
 
 
-def test_a_run_with_an_artifact_and_an_alias_round_trips(mlflow_tracking_uri: str, tmp_path: Path) -> None:
+def test_a_run_with_an_artifact_and_an_alias_round_trips(
+    mlflow_tracking_uri: str, tmp_path: Path
+) -> None:
     assert httpx.get(f"{mlflow_tracking_uri}/health", timeout=5).status_code == 200
     mlflow.set_tracking_uri(mlflow_tracking_uri)
     mlflow.set_experiment(f"foundation-{uuid.uuid4().hex[:8]}")

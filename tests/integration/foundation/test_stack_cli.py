@@ -19,7 +19,11 @@ EDAML = str(Path(sys.executable).parent / "edaml")
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [EDAML, *args], env=env, capture_output=True, text=True, timeout=600,
+        [EDAML, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
         cwd=Path(__file__).resolve().parents[3],
     )
 
@@ -31,7 +35,11 @@ def test_stack_up_status_down(tmp_path: Path) -> None:
         "EDAML_MLFLOW_PORT": free_port(),
         "EDAML_DAGSTER_PORT": free_port(),
     }
-    env = {k: v for k, v in os.environ.items() if k not in {"KAFKA_BOOTSTRAP_SERVERS", "MLFLOW_TRACKING_URI", "DAGSTER_HOME"}}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"KAFKA_BOOTSTRAP_SERVERS", "MLFLOW_TRACKING_URI", "DAGSTER_HOME"}
+    }
     env.update({k: str(v) for k, v in ports.items()})
     env["EDAML_HOME"] = str(tmp_path / "home")
     env["COLUMNS"] = "200"
@@ -40,11 +48,17 @@ def test_stack_up_status_down(tmp_path: Path) -> None:
         assert up.returncode == 0, up.stdout + up.stderr
 
         status = _run(["stack", "status"], env)
-        rows = {line.split()[1]: line for line in status.stdout.splitlines() if "│" in line and "service" not in line}
+        rows = {
+            line.split()[1]: line
+            for line in status.stdout.splitlines()
+            if "│" in line and "service" not in line
+        }
         for name in ("kafka", "mlflow", "dagster-webserver", "dagster-daemon"):
             assert "healthy" in rows[name], status.stdout
 
-        dagster = httpx.get(f"http://127.0.0.1:{ports['EDAML_DAGSTER_PORT']}/server_info", timeout=10)
+        dagster = httpx.get(
+            f"http://127.0.0.1:{ports['EDAML_DAGSTER_PORT']}/server_info", timeout=10
+        )
         assert dagster.status_code == 200 and "dagster_webserver_version" in dagster.json()
         mlflow = httpx.get(f"http://127.0.0.1:{ports['EDAML_MLFLOW_PORT']}/health", timeout=10)
         assert mlflow.status_code == 200

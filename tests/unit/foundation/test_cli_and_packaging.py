@@ -20,13 +20,18 @@ EDAML = str(Path(sys.executable).parent / "edaml")
 def test_import_mlflow_from_the_repo_root_gets_the_installed_package() -> None:
     out = subprocess.run(
         [sys.executable, "-c", "import mlflow; print(mlflow.__file__)"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     assert "site-packages" in out and not out.startswith(str(ROOT / "mlflow"))
 
 
 def test_an_unknown_option_prints_a_usage_line_and_exits_2() -> None:
-    proc = subprocess.run([EDAML, "stack", "up", "--no-such-option"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [EDAML, "stack", "up", "--no-such-option"], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert "Usage: edaml stack up" in proc.stderr
     assert "No such option" in proc.stderr
@@ -51,8 +56,13 @@ def test_the_cli_says_the_port_problem_in_one_line(tmp_path: Path) -> None:
         port = squatter.getsockname()[1]
         proc = subprocess.run(
             [EDAML, "stack", "up", "--only", "kafka"],
-            capture_output=True, text=True,
-            env={"PATH": "/usr/bin:/bin", "EDAML_HOME": str(tmp_path), "EDAML_KAFKA_PORT": str(port)},
+            capture_output=True,
+            text=True,
+            env={
+                "PATH": "/usr/bin:/bin",
+                "EDAML_HOME": str(tmp_path),
+                "EDAML_KAFKA_PORT": str(port),
+            },
         )
     assert proc.returncode == 1
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
@@ -61,7 +71,8 @@ def test_the_cli_says_the_port_problem_in_one_line(tmp_path: Path) -> None:
 
 def test_external_servers_are_used_instead_of_starting_ours(tmp_path: Path) -> None:
     settings = Settings(
-        home=tmp_path, kafka_bootstrap_servers="kafka.example:9092",
+        home=tmp_path,
+        kafka_bootstrap_servers="kafka.example:9092",
         mlflow_tracking_uri="http://mlflow.example:5000",
     )
     names = [s.name for s in Stack(settings).services()]
