@@ -1,0 +1,132 @@
+"""Replay one event-time window of a topic: offsets_for_times at both ends, read up to the end."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+log = logging.getLogger(__name__)
+
+#: A batch parser: raw values (and their partitions and offsets) to columns it appends itself.
+BatchSink = Callable[[list[bytes], list[int], list[int]], None]
+
+DAY_MS = 24 * 3600 * 1000
+
+
+def day_window(day: str) -> tuple[int, int]:
+    """[start, end) of a UTC day `YYYY-MM-DD` in epoch milliseconds."""
+    start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
+    end = start + timedelta(days=1)
+    return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionRange:
+    """Offsets [start, end) of one partition that hold the window's records."""
+
+    partition: int
+    start: int
+    end: int
+
+    @property
+    def count(self) -> int:
+        return max(0, self.end - self.start)
+
+
+@dataclass(slots=True)
+class ReplayStats:
+    """What a replay read: the topic, its offset ranges and the record count."""
+
+    topic: str
+    ranges: list[PartitionRange] = field(default_factory=list)
+    records: int = 0
+
+    def as_metadata(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic,
+            "partitions": [r.partition for r in self.ranges],
+            "offsets": {str(r.partition): [r.start, r.end] for r in self.ranges},
+            "records": self.records,
+        }
+
+
+def window_offsets(
+    consumer: Consumer, topic: str, start_ms: int, end_ms: int, *, timeout: float = 30.0
+) -> list[PartitionRange]:
+    """Per partition, the offsets of the first records at or after `start_ms` and `end_ms`."""
+    meta = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+    if meta is None or meta.error is not None:
+        raise KafkaException(f"topic {topic} not available: {meta and meta.error}")
+    parts = sorted(meta.partitions)
+    starts = consumer.offsets_for_times(
+        [TopicPartition(topic, p, start_ms) for p in parts], timeout=timeout
+    )
+    ends = consumer.offsets_for_times(
+        [TopicPartition(topic, p, end_ms) for p in parts], timeout=timeout
+    )
+    ranges: list[PartitionRange] = []
+    for s, e in zip(starts, ends, strict=True):
+        # -1: no record at or after that time, so the window runs to the partition's end.
+        _, high = consumer.get_watermark_offsets(
+            TopicPartition(topic, s.partition), timeout=timeout
+        )
+        start = s.offset if s.offset >= 0 else high
+        end = e.offset if e.offset >= 0 else high
+        ranges.append(PartitionRange(s.partition, start, max(start, end)))
+    return ranges
+
+
+def replay(
+    consumer: Consumer,
+    topic: str,
+    start_ms: int,
+    end_ms: int,
+    sink: BatchSink,
+    *,
+    batch_size: int = 10_000,
+    timeout: float = 30.0,
+) -> ReplayStats:
+    """Read every record of `topic` between the window's offsets and hand them to `sink`."""
+    ranges = window_offsets(consumer, topic, start_ms, end_ms, timeout=timeout)
+    stats = ReplayStats(topic=topic, ranges=ranges)
+    todo = {r.partition: r for r in ranges if r.count > 0}
+    if not todo:
+        return stats
+    consumer.assign([TopicPartition(topic, r.partition, r.start) for r in todo.values()])
+    idle_since = time.monotonic()
+    try:
+        while todo:
+            msgs = consumer.consume(num_messages=batch_size, timeout=1.0)
+            values: list[bytes] = []
+            partitions: list[int] = []
+            offsets: list[int] = []
+            for m in msgs:
+                if m.error() is not None:
+                    raise KafkaException(m.error())
+                p = m.partition()
+                r = todo.get(p)
+                off = m.offset()
+                if r is None or off >= r.end:
+                    continue
+                values.append(m.value())
+                partitions.append(p)
+                offsets.append(off)
+            if values:
+                sink(values, partitions, offsets)
+                stats.records += len(values)
+                idle_since = time.monotonic()
+            # Positions, not the last record seen: transaction markers occupy offsets too.
+            for tp in consumer.position([TopicPartition(topic, p) for p in todo]):
+                if tp.offset >= todo[tp.partition].end:
+                    del todo[tp.partition]
+            if todo and not msgs and time.monotonic() - idle_since > timeout:
+                raise TimeoutError(f"no records from {topic} within {timeout}s; left {todo}")
+    finally:
+        consumer.unassign()
+    return stats

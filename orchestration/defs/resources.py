@@ -1,0 +1,106 @@
+"""Typed resources of the code location: Kafka, history storage, MLflow."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+from confluent_kafka import Consumer, Producer
+
+from edaml.settings import Settings
+from streaming.kafka import make_consumer, make_producer
+from streaming.topics import Topics
+
+
+def _default_home() -> str:
+    return str(Settings().home_abs)
+
+
+class KafkaResource(dg.ConfigurableResource):
+    """The Kafka cluster holding the event log, with the deployment's topic prefix."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topic_prefix: str = ""
+    partitions: int = 6
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(prefix=self.topic_prefix, partitions=self.partitions)
+
+    def consumer(self, group_id: str, **overrides: object) -> Consumer:
+        return make_consumer(self.bootstrap_servers, group_id, **overrides)
+
+    def producer(self, **overrides: object) -> Producer:
+        return make_producer(self.bootstrap_servers, **overrides)
+
+
+class HistoryStorage(dg.ConfigurableResource):
+    """Where replayed history, features and training sets live as Parquet files."""
+
+    root: str = ""
+    #: Ground-truth fault intervals (device_id, fault_type, start_ms, end_ms, failed), CSV or
+    #: Parquet; empty: `<root>/ground_truth/labels.parquet` or `.csv` when present.
+    labels_file: str = ""
+
+    @property
+    def path(self) -> Path:
+        base = Path(self.root) if self.root else Path(_default_home()) / "data"
+        base.mkdir(parents=True, exist_ok=True)
+        return base
+
+    def readings_file(self, day: str) -> Path:
+        return self.path / "history" / "readings" / f"date={day}.parquet"
+
+    def maintenance_file(self, day: str) -> Path:
+        return self.path / "history" / "maintenance" / f"date={day}.parquet"
+
+    def stored_days(self) -> list[str]:
+        folder = self.path / "history" / "readings"
+        if not folder.exists():
+            return []
+        return sorted(p.stem.removeprefix("date=") for p in folder.glob("date=*.parquet"))
+
+    def ground_truth(self) -> pd.DataFrame | None:
+        """The ground-truth fault intervals, or None when there are none."""
+        candidates = (
+            [Path(self.labels_file)]
+            if self.labels_file
+            else [self.path / "ground_truth" / f"labels.{ext}" for ext in ("parquet", "csv")]
+        )
+        for p in candidates:
+            if p.exists():
+                return pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
+        return None
+
+    def file(self, *parts: str) -> Path:
+        p = self.path.joinpath(*parts)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+
+class MlflowResource(dg.ConfigurableResource):
+    """The MLflow tracking server and model registry."""
+
+    tracking_uri: str = "http://127.0.0.1:5000"
+    experiment: str = "edaml-training"
+
+    def activate(self) -> None:
+        import mlflow
+
+        mlflow.set_tracking_uri(self.tracking_uri)
+        os.environ["MLFLOW_TRACKING_URI"] = self.tracking_uri
+        mlflow.set_experiment(self.experiment)
+
+
+def default_resources() -> dict[str, dg.ConfigurableResource]:
+    """Resources from the environment (KAFKA_BOOTSTRAP_SERVERS, MLFLOW_TRACKING_URI, EDAML_*)."""
+    s = Settings()
+    return {
+        "kafka": KafkaResource(
+            bootstrap_servers=s.bootstrap, topic_prefix=s.topic_prefix, partitions=s.partitions
+        ),
+        "storage": HistoryStorage(root=str(s.home_abs / "data")),
+        "mlflow": MlflowResource(tracking_uri=s.tracking_uri),
+    }

@@ -1,0 +1,76 @@
+"""The two model pipelines and how their decision thresholds are calibrated."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier, IsolationForest
+from sklearn.impute import SimpleImputer
+from sklearn.metrics import precision_recall_curve
+from sklearn.pipeline import Pipeline
+
+ANOMALY_MODEL = "iot-anomaly"
+FAILURE_MODEL = "iot-failure-risk"
+
+
+def anomaly_pipeline(*, seed: int, n_estimators: int = 150, max_samples: int = 512) -> Pipeline:
+    """Median imputation, then an IsolationForest (NaN features are fine)."""
+    return Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+            (
+                "forest",
+                IsolationForest(
+                    n_estimators=n_estimators, max_samples=max_samples, random_state=seed, n_jobs=1
+                ),
+            ),
+        ]
+    )
+
+
+def failure_pipeline(*, seed: int, max_iter: int = 200, learning_rate: float = 0.1) -> Pipeline:
+    """Median imputation, then gradient-boosted trees with balanced class weights."""
+    return Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+            (
+                "boost",
+                HistGradientBoostingClassifier(
+                    max_iter=max_iter,
+                    learning_rate=learning_rate,
+                    early_stopping=False,
+                    l2_regularization=1.0,
+                    random_state=seed,
+                ),
+            ),
+        ]
+    )
+
+
+def anomaly_scores(model: Pipeline, X: object) -> np.ndarray:
+    """Higher is more anomalous (the negated IsolationForest score_samples)."""
+    return -np.asarray(model.score_samples(X), dtype=np.float64)
+
+
+def failure_scores(model: Pipeline, X: object) -> np.ndarray:
+    """Probability of a failure within the horizon."""
+    return np.asarray(model.predict_proba(X), dtype=np.float64)[:, 1]
+
+
+def threshold_for_alert_rate(scores: np.ndarray, rate: float) -> float:
+    """The score above which a fraction `rate` of the reference rows would be flagged."""
+    if not 0.0 < rate < 1.0:
+        raise ValueError(f"alert rate must be in (0, 1), got {rate}")
+    return float(np.quantile(scores, 1.0 - rate))
+
+
+def threshold_for_precision(y: np.ndarray, scores: np.ndarray, target: float) -> float:
+    """The lowest threshold whose precision reaches `target` (else the best-F1 threshold)."""
+    if int(np.sum(y)) == 0:
+        return float(np.max(scores)) + 1e-9
+    precision, recall, thresholds = precision_recall_curve(y, scores)
+    precision, recall = precision[:-1], recall[:-1]
+    ok = np.flatnonzero((precision >= target) & (recall > 0))
+    if ok.size:
+        return float(thresholds[ok[0]])
+    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
+    return float(thresholds[int(np.argmax(f1))])

@@ -1,0 +1,106 @@
+"""Log one trained model to MLflow: run params, metrics, dataset input, plots, the version."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import mlflow
+import mlflow.data
+import numpy as np
+import pandas as pd
+
+from features.model_card import ModelCard
+from orchestration.defs.training import plots
+from orchestration.defs.training.dataset import KafkaOffsetsSource
+from orchestration.defs.training.fit import Fitted
+from streaming.registry import CHALLENGER, log_model_version
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    """A registered challenger version and the run that produced it."""
+
+    name: str
+    version: str
+    run_id: str
+    threshold: float
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "name": self.name,
+                "version": self.version,
+                "run_id": self.run_id,
+                "threshold": self.threshold,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Registered:
+        return cls(**json.loads(text))
+
+
+def log_and_register(
+    *,
+    fitted: Fitted,
+    card: ModelCard,
+    train: pd.DataFrame,
+    source: KafkaOffsetsSource,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    tags: dict[str, str],
+    importances: dict[str, float] | None = None,
+) -> Registered:
+    """One MLflow run per model version; returns the registered version (alias challenger)."""
+    names = card.feature_names
+    label = "y_anomaly" if card.kind == "anomaly" else "y_failure"
+    with mlflow.start_run(
+        run_name=f"{card.model_name}-{tags.get('dagster_run_id', '')[:8]}"
+    ) as run:
+        mlflow.set_tags(tags)
+        mlflow.log_params({**params, "feature_set_version": card.feature_set_version})
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if np.isfinite(v)})
+        dataset = mlflow.data.from_pandas(
+            train[[*names, label]], source=source, targets=label, name=f"{card.model_name}-train"
+        )
+        mlflow.log_input(dataset, context="training")
+        y, s = fitted.calibration_labels, fitted.calibration_scores
+        for fname, fig in (
+            (
+                "plots/precision_recall.png",
+                plots.pr_curve(y, s, f"{card.model_name} (calibration)"),
+            ),
+            (
+                "plots/confusion_matrix.png",
+                plots.confusion(y, (s >= fitted.threshold).astype(int), card.model_name),
+            ),
+            (
+                "plots/score_distribution.png",
+                plots.score_distribution(y, s, fitted.threshold, card.model_name),
+            ),
+        ):
+            mlflow.log_figure(fig, fname)
+            plots.close(fig)
+        if importances:
+            fig = plots.importance(
+                list(importances), np.asarray(list(importances.values())), card.model_name
+            )
+            mlflow.log_figure(fig, "plots/feature_importance.png")
+            plots.close(fig)
+        mlflow.log_dict(
+            {"source": source.to_dict(), "training_data": card.training_data},
+            "edaml/training_data.json",
+        )
+        version = log_model_version(
+            fitted.model,
+            card,
+            input_example=train[names].head(5),
+            tags=tags,
+            alias=CHALLENGER,
+        )
+        return Registered(card.model_name, str(version.version), run.info.run_id, fitted.threshold)
