@@ -1,0 +1,89 @@
+"""Servers for benchmarks: the ones named by KAFKA_BOOTSTRAP_SERVERS / MLFLOW_TRACKING_URI, or
+private ones started on free ports for the run and stopped after it.
+
+    from stackutil import kafka_broker
+    with kafka_broker() as bootstrap:
+        ...
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from edaml.broker import kafka_service, prepare_kafka
+from edaml.services import free_port
+from edaml.settings import Settings
+from edaml.stack import mlflow_server
+
+
+@contextmanager
+def kafka_broker(heap: str = "1g") -> Iterator[str]:
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if external:
+        yield external
+        return
+    settings = Settings()
+    with tempfile.TemporaryDirectory(prefix="edaml-bench-") as home:
+        host, port, controller = "127.0.0.1", free_port(), free_port()
+        svc = kafka_service(
+            home=Path(home),
+            host=host,
+            port=port,
+            controller_port=controller,
+            version=settings.kafka_version,
+            jar_cache=settings.jar_cache,
+            heap=heap,
+        )
+        prepare_kafka(
+            svc,
+            host=host,
+            port=port,
+            controller_port=controller,
+            version=settings.kafka_version,
+            jar_cache=settings.jar_cache,
+        )
+        svc.start()
+        try:
+            svc.wait_healthy()
+            yield svc.address
+        finally:
+            svc.stop()
+
+
+@contextmanager
+def mlflow_tracking() -> Iterator[str]:
+    external = os.environ.get("MLFLOW_TRACKING_URI")
+    if external:
+        yield external
+        return
+    with tempfile.TemporaryDirectory(prefix="edaml-bench-mlflow-") as home:
+        svc = mlflow_server(
+            Settings(home=Path(home), mlflow_port=free_port(), mlflow_tracking_uri=None)
+        )
+        svc.start()
+        try:
+            svc.wait_healthy()
+            os.environ["MLFLOW_TRACKING_URI"] = svc.address
+            yield svc.address
+        finally:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+            svc.stop()
+
+
+def replace_section(title: str, body: str, path: Path | None = None) -> None:
+    """Write `## title` with `body` into bench/RESULTS.md, replacing that section only."""
+    path = path or Path(__file__).with_name("RESULTS.md")
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    head = f"## {title}\n"
+    start = text.find(head)
+    section = head + body.rstrip() + "\n\n"
+    if start < 0:
+        text = text.rstrip() + "\n\n" + section
+    else:
+        nxt = text.find("\n## ", start + len(head))
+        text = text[:start] + section + (text[nxt + 1 :] if nxt >= 0 else "")
+    path.write_text(text.rstrip() + "\n")
