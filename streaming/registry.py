@@ -18,18 +18,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import mlflow.artifacts
 import mlflow.sklearn
 import numpy as np
 import pandas as pd
 import skops.io
 import yaml
+from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-import mlflow
 from features.model_card import MODEL_CARD_ARTIFACT, ModelCard
-from mlflow import MlflowClient
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,100 @@
+"""`edaml serve`: run the streaming scorer (see streaming/service.py)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from types import FrameType
+from typing import Annotated
+
+import mlflow
+import typer
+
+from edaml.settings import Settings
+from streaming.kafka import ensure_topics
+from streaming.service import Mode, ScorerService, ServeConfig, feature_source
+
+log = logging.getLogger(__name__)
+
+
+def serve(
+    mode: Annotated[
+        str, typer.Option(help="exactly-once (transactions) or at-least-once")
+    ] = "exactly-once",
+    group: Annotated[
+        str, typer.Option(help="Consumer group; instances in one group share partitions")
+    ] = "edaml-scorer",
+    models: Annotated[
+        str, typer.Option(help="Comma-separated registered model names")
+    ] = "iot-anomaly,iot-failure-risk",
+    shadow: Annotated[
+        bool, typer.Option("--shadow/--no-shadow", help="Also score the challenger")
+    ] = True,
+    metrics_port: Annotated[
+        int,
+        typer.Option(
+            help="Port of /metrics, /healthz, /readyz, /status (0: any free port, -1: off)"
+        ),
+    ] = 8000,
+    batch_size: Annotated[int, typer.Option(help="Most records per micro-batch")] = 2000,
+    commit_interval_ms: Annotated[
+        int, typer.Option(help="Commit a transaction at least this often")
+    ] = 200,
+    commit_records: Annotated[
+        int, typer.Option(help="...or after this many input records")
+    ] = 20_000,
+    instance_id: Annotated[
+        str | None,
+        typer.Option(
+            help="Stable id (transactional.id suffix): a restarted instance fences its predecessor at once"
+        ),
+    ] = None,
+    feature_set: Annotated[
+        str, typer.Option(help="online (the platform's feature set) or raw (sensor values only)")
+    ] = "online",
+    alias_poll_s: Annotated[float, typer.Option(help="Seconds between MLflow alias polls")] = 3.0,
+    report_interval_s: Annotated[
+        float, typer.Option(help="Seconds between drift/shadow reports")
+    ] = 30.0,
+) -> None:
+    """Score the sensor stream with each model's champion; hot-swap on promotion."""
+    if mode not in ("exactly-once", "at-least-once"):
+        raise typer.BadParameter("--mode must be exactly-once or at-least-once")
+    settings = Settings()
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    os.environ.setdefault("MLFLOW_TRACKING_URI", settings.tracking_uri)
+    topics = settings.topics
+    ensure_topics(settings.bootstrap, topics)
+    cfg = ServeConfig(
+        bootstrap=settings.bootstrap,
+        topics=topics,
+        group=group,
+        models=tuple(m.strip() for m in models.split(",") if m.strip()),
+        mode=mode,  # type: ignore[arg-type]
+        shadow=shadow,
+        instance_id=instance_id,
+        batch_size=batch_size,
+        commit_interval_ms=commit_interval_ms,
+        commit_records=commit_records,
+        alias_poll_s=alias_poll_s,
+        report_interval_s=report_interval_s,
+        metrics_host=settings.host,
+        metrics_port=None if metrics_port < 0 else metrics_port,
+    )
+    service = ScorerService(cfg, features=feature_source(feature_set))
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: stopping after the open transaction", signum)
+        service.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    service.run()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+
+
+_ = Mode

@@ -1,0 +1,123 @@
+"""Operations surface of the scorer: Prometheus metrics and an HTTP server with `/metrics`,
+`/healthz` (the loop is alive), `/readyz` (assigned, state rebuilt, serving) and `/status` (JSON)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import orjson
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+log = logging.getLogger(__name__)
+
+
+class ScorerMetrics:
+    """The scorer's metrics, in their own registry (several services may share a process)."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.events_in = Counter("edaml_scorer_events_in", "Input records consumed", registry=r)
+        self.events_out = Counter(
+            "edaml_scorer_events_out", "Records produced", ["topic"], registry=r
+        )
+        self.dlq = Counter("edaml_scorer_dlq", "Records sent to the DLQ", ["stage"], registry=r)
+        self.alerts = Counter(
+            "edaml_scorer_alerts", "Alerts produced", ["model", "fallback"], registry=r
+        )
+        self.latency = Histogram(
+            "edaml_scorer_latency_seconds",
+            "Record timestamp to transaction commit",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=r,
+        )
+        self.batch_seconds = Histogram(
+            "edaml_scorer_batch_seconds", "Scoring time of one micro-batch", registry=r
+        )
+        self.lag = Gauge(
+            "edaml_scorer_consumer_lag", "Records behind the high watermark", registry=r
+        )
+        self.model_version = Gauge(
+            "edaml_scorer_model_version", "Serving version number", ["model", "role"], registry=r
+        )
+        self.breaker_state = Gauge(
+            "edaml_scorer_breaker_state", "0 closed, 1 half-open, 2 open", ["model"], registry=r
+        )
+        self.fallback = Counter(
+            "edaml_scorer_fallback_rows", "Readings scored by fallback rules", registry=r
+        )
+        self.transactions = Counter(
+            "edaml_scorer_transactions", "Transactions by outcome", ["outcome"], registry=r
+        )
+        self.swaps = Counter(
+            "edaml_scorer_model_swaps", "Model versions swapped in", ["model"], registry=r
+        )
+        self.rejections = Counter(
+            "edaml_scorer_model_rejections", "Model versions refused", ["model"], registry=r
+        )
+
+
+class OpsServer:
+    """A small threaded HTTP server; `status()` supplies /status, `ready()` /readyz."""
+
+    def __init__(
+        self,
+        metrics: ScorerMetrics,
+        *,
+        host: str,
+        port: int,
+        status: Callable[[], dict[str, Any]],
+        ready: Callable[[], bool],
+        alive: Callable[[], bool],
+    ) -> None:
+        ops = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                path = self.path.split("?")[0]
+                if path == "/metrics":
+                    self._send(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
+                elif path == "/healthz":
+                    ok = alive()
+                    self._send(200 if ok else 503, b"ok\n" if ok else b"stalled\n")
+                elif path == "/readyz":
+                    ok = ready()
+                    self._send(200 if ok else 503, b"ready\n" if ok else b"not ready\n")
+                elif path == "/status":
+                    self._send(200, orjson.dumps(status(), default=str), "application/json")
+                else:
+                    self._send(404, b"not found\n")
+
+            def _send(self, code: int, body: bytes, ctype: str = "text/plain") -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                log.debug("ops: " + format, *args)
+
+        self.httpd = ThreadingHTTPServer((host, port), Handler)
+        self.port = self.httpd.server_address[1]
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, name="ops-http", daemon=True
+        )
+        _ = ops
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -1,0 +1,366 @@
+"""The pure scoring core: `score_batch(models, readings, state) -> BatchOutputs`, without Kafka.
+
+For every reading: update the device's streaming features, score them with each model's
+champion (behind its circuit breaker), fall back to the version's per-sensor limits when the
+model is unavailable or fails, optionally score the challenger in the shadow, and emit one
+`ScoredEvent` per reading plus one `Alert` per flagging model. Drift and shadow windows
+accumulate here; `collect_reports` turns them into monitoring events.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from features.contract_events import (
+    Alert,
+    DriftReport,
+    FeatureDrift,
+    ModelScore,
+    ReasonCode,
+    ScoredEvent,
+    ShadowReport,
+)
+from features.model_card import SensorLimits
+from features.readings import SensorReading
+from streaming.breaker import CircuitBreaker
+from streaming.drift import PSI_THRESHOLD, DriftWindow
+from streaming.fallback import DEFAULT_LIMITS, rule_score
+from streaming.reasons import model_reasons
+from streaming.serving_model import ServingModel
+from streaming.shadow import ShadowWindow
+
+
+class FeatureUpdateLike(Protocol):
+    values: np.ndarray | None
+    duplicate: bool
+    late: bool
+
+
+class OnlineFeaturesLike(Protocol):
+    def update(self, reading: SensorReading) -> Any: ...
+
+
+@dataclass(slots=True)
+class ModelSlot:
+    """Everything the service holds about one configured model name."""
+
+    name: str
+    champion: ServingModel | None = None
+    challenger: ServingModel | None = None
+    breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
+    timeout_s: float = 1.0
+    drift: DriftWindow | None = None
+    shadow: ShadowWindow | None = None
+
+    @property
+    def limits(self) -> dict[str, SensorLimits]:
+        if self.champion is not None and self.champion.loaded.card.fallback_limits:
+            return self.champion.loaded.card.fallback_limits
+        return DEFAULT_LIMITS
+
+    @property
+    def kind(self) -> str:
+        if self.champion is not None:
+            return self.champion.loaded.card.kind
+        return "failure-risk" if "risk" in self.name else "anomaly"
+
+    def set_champion(self, model: ServingModel) -> None:
+        self.champion = model
+        self.breaker.reset()
+        card = model.loaded.card
+        self.drift = DriftWindow(
+            reference=dict(card.reference),
+            feature_index={n: i for i, n in enumerate(card.feature_names)},
+        )
+        self._reset_shadow()
+
+    def set_challenger(self, model: ServingModel | None) -> None:
+        self.challenger = model
+        self._reset_shadow()
+
+    def _reset_shadow(self) -> None:
+        if self.champion is not None and self.challenger is not None:
+            self.shadow = ShadowWindow(self.champion.version, self.challenger.version)
+        else:
+            self.shadow = None
+
+
+@dataclass(slots=True)
+class ScorerState:
+    features: OnlineFeaturesLike
+    feature_set_version: str
+    shadow_enabled: bool = True
+    duplicates: int = 0
+    late: int = 0
+
+
+@dataclass(slots=True)
+class BatchOutputs:
+    scored: list[ScoredEvent] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    model_errors: list[tuple[str, str]] = field(default_factory=list)  # (model, error)
+    fallback_rows: int = 0
+
+
+def _confidence(kind: str, score: float, threshold: float) -> float:
+    """How sure a flag is: a probability for failure-risk; for anomaly, how far past the
+    threshold the score lies (0.5 at the threshold, approaching 1 at twice its margin)."""
+    if kind == "failure-risk":
+        return round(min(max(score, 0.0), 1.0), 4)
+    margin = abs(threshold) or 1.0
+    return round(min(1.0, 0.5 + 0.5 * (score - threshold) / margin), 4)
+
+
+def _predict(slot: ModelSlot, X: np.ndarray, now: float) -> np.ndarray | None:
+    """Champion scores for X, or None when the breaker is open or the call failed."""
+    if slot.champion is None or not slot.breaker.allow(now):
+        return None
+    t0 = time.perf_counter()
+    try:
+        s = slot.champion.scores(X)
+        elapsed = time.perf_counter() - t0
+        if np.shape(s) != (len(X),):
+            raise ValueError(f"returned shape {np.shape(s)} for {len(X)} rows")
+        if not np.all(np.isfinite(s)):
+            raise ValueError(f"{int(np.sum(~np.isfinite(s)))} NaN/inf scores")
+        if elapsed > slot.timeout_s * max(1.0, len(X) / 1000):
+            raise TimeoutError(f"took {elapsed:.3f}s for {len(X)} rows")
+    except Exception as exc:
+        slot.breaker.record_failure(now, f"{type(exc).__name__}: {exc}")
+        return None
+    slot.breaker.record_success()
+    return s
+
+
+def score_batch(
+    models: dict[str, ModelSlot],
+    readings: list[SensorReading],
+    state: ScorerState,
+    *,
+    now: float | None = None,
+) -> BatchOutputs:
+    """Score `readings` (in input order) with every slot in `models`."""
+    now = time.monotonic() if now is None else now
+    now_ms = int(time.time() * 1000)
+    out = BatchOutputs()
+    kept: list[SensorReading] = []
+    rows: list[np.ndarray | None] = []
+    for r in readings:
+        upd = state.features.update(r)
+        if upd.duplicate:
+            state.duplicates += 1
+            continue
+        if upd.late:
+            state.late += 1
+        kept.append(r)
+        rows.append(upd.values)
+    if not kept:
+        return out
+    ok_idx = np.asarray([i for i, v in enumerate(rows) if v is not None], dtype=np.intp)
+    X = np.vstack([rows[i] for i in ok_idx]) if len(ok_idx) else np.empty((0, 0))
+
+    n = len(kept)
+    # per model: scores (NaN = not scored by the model), version, fallback flags
+    per_model: list[tuple[ModelSlot, np.ndarray, np.ndarray]] = []
+    fallback_any = np.zeros(n, dtype=bool)
+    for slot in models.values():
+        scores = np.full(n, np.nan)
+        model_ok = np.zeros(n, dtype=bool)
+        if len(ok_idx):
+            s = _predict(slot, X, now)
+            if s is not None:
+                scores[ok_idx] = s
+                model_ok[ok_idx] = True
+                if slot.drift is not None and slot.champion is not None:
+                    slot.drift.add(
+                        X[:, slot.champion.columns], s >= slot.champion.threshold, now_ms
+                    )
+                if state.shadow_enabled and slot.challenger is not None:
+                    _shadow(slot, X, s, now_ms)
+            elif slot.breaker.last_error and slot.champion is not None:
+                out.model_errors.append((slot.name, slot.breaker.last_error))
+        fallback_any |= ~model_ok
+        per_model.append((slot, scores, model_ok))
+
+    warm = np.zeros(n, dtype=bool)
+    if len(ok_idx):
+        warm[ok_idx] = True
+    for i, r in enumerate(kept):
+        mscores: list[ModelScore] = []
+        flagged_any = False
+        fb_reasons: list[str] = []
+        for slot, scores, model_ok in per_model:
+            champ = slot.champion
+            if model_ok[i]:
+                assert champ is not None
+                sc = float(scores[i])
+                flagged = sc >= champ.threshold
+                mscores.append(ModelScore(slot.name, champ.version, sc, champ.threshold, flagged))
+                if flagged:
+                    reasons = model_reasons(
+                        champ.stats, X[np.searchsorted(ok_idx, i), champ.columns]
+                    )
+                    out.alerts.append(
+                        _alert(
+                            r,
+                            slot.name,
+                            champ.version,
+                            slot.kind,
+                            sc,
+                            champ.threshold,
+                            _confidence(slot.kind, sc, champ.threshold),
+                            reasons,
+                            False,
+                        )
+                    )
+            else:
+                sc, reasons = rule_score(r, slot.limits)
+                flagged = sc > 0
+                version = champ.version if champ is not None else ""
+                why = (
+                    "warming up"
+                    if not warm[i]
+                    else "no model"
+                    if champ is None
+                    else f"breaker {slot.breaker.state}"
+                )
+                fb_reasons.append(f"{slot.name}: {why}")
+                mscores.append(ModelScore(slot.name, version, sc, 0.0, flagged))
+                if flagged:
+                    out.alerts.append(
+                        _alert(
+                            r,
+                            slot.name,
+                            version,
+                            slot.kind,
+                            sc,
+                            0.0,
+                            round(min(1.0, 0.5 + sc), 4),
+                            reasons,
+                            True,
+                        )
+                    )
+            flagged_any |= flagged
+        fallback = bool(fallback_any[i])
+        out.fallback_rows += fallback
+        decision = "alert" if flagged_any else ("unknown" if not warm[i] else "normal")
+        out.scored.append(
+            ScoredEvent(
+                event_id=str(uuid.uuid4()),
+                ts_ms=r.ts_ms,
+                reading_event_id=r.event_id,
+                device_id=r.device_id,
+                scores=mscores,
+                decision=decision,  # type: ignore[arg-type]
+                fallback=fallback,
+                fallback_reason="; ".join(fb_reasons),
+                feature_set_version=state.feature_set_version,
+            )
+        )
+    return out
+
+
+def _shadow(slot: ModelSlot, X: np.ndarray, champion_scores: np.ndarray, now_ms: int) -> None:
+    assert slot.challenger is not None and slot.champion is not None
+    try:
+        c = slot.challenger.scores(X)
+    except Exception:  # the shadow never affects serving
+        return
+    if slot.shadow is not None and np.shape(c) == np.shape(champion_scores):
+        slot.shadow.add(
+            champion_scores, c, slot.champion.threshold, slot.challenger.threshold, now_ms
+        )
+
+
+def _alert(
+    r: SensorReading,
+    name: str,
+    version: str,
+    kind: str,
+    score: float,
+    threshold: float,
+    confidence: float,
+    reasons: list[ReasonCode],
+    fallback: bool,
+) -> Alert:
+    return Alert(
+        event_id=str(uuid.uuid4()),
+        ts_ms=r.ts_ms,
+        reading_event_id=r.event_id,
+        device_id=r.device_id,
+        kind=kind,  # type: ignore[arg-type]
+        model_name=name,
+        model_version=version,
+        score=score,
+        threshold=threshold,
+        confidence=confidence,
+        reasons=reasons,
+        fallback=fallback,
+    )
+
+
+def collect_reports(
+    models: dict[str, ModelSlot], *, min_events: int = 1
+) -> list[DriftReport | ShadowReport]:
+    """Drift and shadow reports of the windows since the last call; resets the windows."""
+    now_ms = int(time.time() * 1000)
+    out: list[DriftReport | ShadowReport] = []
+    for slot in models.values():
+        champ = slot.champion
+        if champ is not None and slot.drift is not None and slot.drift.n_events >= min_events:
+            d = slot.drift
+            feats = [
+                FeatureDrift(f, "psi", round(v, 6), PSI_THRESHOLD, v > PSI_THRESHOLD)
+                for f, v in sorted(d.psi_by_feature().items())
+            ]
+            ref_rate = champ.loaded.card.reference_alert_rate
+            feats.append(
+                FeatureDrift(
+                    "alert_rate",
+                    "rate",
+                    round(d.alert_rate, 6),
+                    float(ref_rate) if ref_rate is not None else float("nan"),
+                    ref_rate is not None and d.alert_rate > 3 * max(ref_rate, 1e-3),
+                )
+            )
+            out.append(
+                DriftReport(
+                    event_id=str(uuid.uuid4()),
+                    ts_ms=now_ms,
+                    model_name=slot.name,
+                    model_version=champ.version,
+                    window_start_ms=d.start_ms,
+                    window_end_ms=now_ms,
+                    n_events=d.n_events,
+                    features=feats,
+                    drifted=any(f.drifted for f in feats),
+                )
+            )
+            d.reset()
+        sh = slot.shadow
+        if sh is not None and sh.n_events >= min_events:
+            s = sh.summary()
+            out.append(
+                ShadowReport(
+                    event_id=str(uuid.uuid4()),
+                    ts_ms=now_ms,
+                    model_name=slot.name,
+                    champion_version=sh.champion_version,
+                    challenger_version=sh.challenger_version,
+                    window_start_ms=sh.start_ms,
+                    window_end_ms=now_ms,
+                    n_events=sh.n_events,
+                    agreement=s["agreement"],
+                    champion_alert_rate=s["champion_alert_rate"],
+                    challenger_alert_rate=s["challenger_alert_rate"],
+                    mean_abs_score_diff=s["mean_abs_score_diff"],
+                    metrics={"max_abs_score_diff": s["max_abs_score_diff"]},
+                )
+            )
+            slot.shadow = ShadowWindow(sh.champion_version, sh.challenger_version)
+    return out

@@ -1,0 +1,499 @@
+"""`edaml serve`: the thin Kafka loop around the scoring core.
+
+consume a micro-batch → parse (bad records to the DLQ) → `score_batch` → produce scored events
+and alerts → commit. Exactly-once (default): outputs and input offsets in one Kafka transaction,
+committed every `commit_interval_ms` or `commit_records`; at-least-once: flush, then commit offsets.
+Model swaps, drift and shadow reports and rejection events happen between/inside transactions
+so every output names the version that was serving when its transaction committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+
+from features.contract import ContractError, encode, parse_reading
+from features.readings import SensorReading
+from streaming.breaker import STATE_CODES
+from streaming.kafka import consumer_config, make_consumer, make_producer
+from streaming.ops import OpsServer, ScorerMetrics
+from streaming.rebuild import read_window
+from streaming.scoring import (
+    ModelSlot,
+    OnlineFeaturesLike,
+    ScorerState,
+    collect_reports,
+    score_batch,
+)
+from streaming.topics import Topics
+from streaming.watcher import ModelWatcher
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["exactly-once", "at-least-once"]
+ERROR_HEADER_PREFIX = "edaml.error."
+MAX_OUTPUT_BYTES = 4 * 1024 * 1024 + 64 * 1024  # the DLQ carries inputs up to the topic's limit
+
+
+@dataclass(kw_only=True)
+class ServeConfig:
+    bootstrap: str
+    topics: Topics
+    group: str = "edaml-scorer"
+    models: tuple[str, ...] = ("iot-anomaly", "iot-failure-risk")
+    mode: Mode = "exactly-once"
+    shadow: bool = True
+    instance_id: str | None = None
+    batch_size: int = 2000
+    commit_interval_ms: int = 200
+    commit_records: int = 20_000
+    alias_poll_s: float = 3.0
+    report_interval_s: float = 30.0
+    rebuild_records: int = 2000  # per partition: the feature window's worth of recent input
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = 8000
+    breaker_failures: int = 3
+    breaker_open_s: float = 5.0
+    model_timeout_s: float = 1.0
+    transaction_timeout_ms: int = 30_000
+    consumer_overrides: dict[str, Any] = field(default_factory=dict)
+
+
+FeatureSource = tuple[Callable[[], OnlineFeaturesLike], str, tuple[str, ...]]
+
+
+def feature_source(kind: str = "online") -> FeatureSource:
+    """`online`: the platform's streaming features (features.online); `raw`: the latest sensor
+    values only (feature set `raw/v1`), for models that need no history."""
+    if kind == "raw":
+        from streaming.raw_features import RAW_FEATURE_NAMES, RAW_FEATURE_SET_VERSION, RawFeatures
+
+        return RawFeatures, RAW_FEATURE_SET_VERSION, RAW_FEATURE_NAMES
+    from features.definitions import FEATURE_SET
+    from features.online import OnlineFeatures
+
+    return OnlineFeatures, FEATURE_SET.version, tuple(FEATURE_SET.names)
+
+
+class ScorerService:
+    def __init__(
+        self,
+        cfg: ServeConfig,
+        *,
+        features: FeatureSource | None = None,
+        watcher: ModelWatcher | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.make_features, self.fs_version, self.fs_names = features or feature_source()
+        self.instance_id = cfg.instance_id or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        self.metrics = ScorerMetrics()
+        self.slots = {n: ModelSlot(n) for n in cfg.models}
+        for s in self.slots.values():
+            s.breaker.failure_threshold = cfg.breaker_failures
+            s.breaker.open_seconds = cfg.breaker_open_s
+            s.timeout_s = cfg.model_timeout_s
+        self.state = ScorerState(self.make_features(), self.fs_version, shadow_enabled=cfg.shadow)
+        self.watcher = watcher or ModelWatcher(
+            cfg.models,
+            feature_set_version=self.fs_version,
+            feature_names=self.fs_names,
+            shadow=cfg.shadow,
+            poll_interval_s=cfg.alias_poll_s,
+            bootstrap=cfg.bootstrap,
+            lifecycle_topic=cfg.topics.model_lifecycle,
+        )
+        self._running = threading.Event()
+        self._stopped = threading.Event()
+        self._txn_open = False
+        self._txn_records = 0
+        self._txn_started = 0.0
+        self._txn_ts: list[int] = []
+        self._assignment: list[TopicPartition] = []
+        self._ready = False
+        self._rebalanced = False
+        self._last_loop = time.monotonic()
+        self._last_report = time.monotonic()
+        self.processed = 0
+        self.consumer: Consumer | None = None
+        self.producer: Producer | None = None
+        self.ops: OpsServer | None = None
+        self.swap_log: list[tuple[str, str, str, float]] = []  # (model, role, version, delay_s)
+
+    # ── public ──────────────────────────────────────────────────────────────────────────
+    def stop(self) -> None:
+        self._running.clear()
+
+    def run(self) -> None:
+        cfg = self.cfg
+        self._running.set()
+        if cfg.metrics_port is not None:
+            self.ops = OpsServer(
+                self.metrics,
+                host=cfg.metrics_host,
+                port=cfg.metrics_port,
+                status=self.status,
+                ready=lambda: self._ready,
+                alive=lambda: time.monotonic() - self._last_loop < 30,
+            )
+            self.ops.start()
+        self.watcher.start()
+        self.producer = self._new_producer()
+        self.consumer = make_consumer(
+            cfg.bootstrap,
+            cfg.group,
+            **{"client.id": f"edaml-scorer-{self.instance_id}", **cfg.consumer_overrides},
+        )
+        self.consumer.subscribe(
+            [cfg.topics.sensor_readings],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_revoke,
+        )
+        log.info("scorer %s serving %s in %s mode", self.instance_id, cfg.models, cfg.mode)
+        try:
+            while self._running.is_set():
+                self._step()
+            if self._txn_open:
+                self._commit()  # finish the open transaction on a clean stop
+        finally:
+            self._close()
+
+    # ── the loop ────────────────────────────────────────────────────────────────────────
+    def _step(self) -> None:
+        assert self.consumer is not None
+        self._last_loop = time.monotonic()
+        if not self._txn_open:
+            self._apply_swaps()
+        self._rebalanced = False
+        msgs = self.consumer.consume(self.cfg.batch_size, timeout=0.05)
+        if self._rebalanced and msgs:
+            owned = {(tp.topic, tp.partition) for tp in self._assignment}
+            msgs = [m for m in msgs if (m.topic(), m.partition()) in owned]
+        try:
+            if msgs:
+                self._begin()
+                self._process(msgs)
+            self._maybe_control()
+            if self._txn_open and (
+                self._txn_records >= self.cfg.commit_records
+                or (time.monotonic() - self._txn_started) * 1000 >= self.cfg.commit_interval_ms
+            ):
+                self._commit()
+        except KafkaException as exc:
+            self._on_kafka_error(exc)
+
+    def _begin(self) -> None:
+        if self._txn_open:
+            return
+        assert self.producer is not None
+        if self.cfg.mode == "exactly-once":
+            self.producer.begin_transaction()
+        self._txn_open = True
+        self._txn_records = 0
+        self._txn_ts = []
+        self._txn_started = time.monotonic()
+
+    def _process(self, msgs: list[Message]) -> None:
+        readings: list[SensorReading] = []
+        sources: list[Message] = []
+        for m in msgs:
+            err = m.error()
+            if err is not None:
+                if err.fatal():
+                    raise KafkaException(err)
+                log.warning("consumer error: %s", err)
+                continue
+            self.metrics.events_in.inc()
+            self._txn_records += 1
+            self._txn_ts.append(m.timestamp()[1])
+            try:
+                value = m.value()
+                if value is None:
+                    raise ContractError("$", "null value (a tombstone is not a reading)")
+                readings.append(parse_reading(value))
+                sources.append(m)
+            except ContractError as exc:
+                self._dlq(m, "parse", exc)
+            except Exception as exc:  # a parser bug must not stop the service either
+                self._dlq(m, "parse", exc)
+        if not readings:
+            return
+        t0 = time.perf_counter()
+        try:
+            out = score_batch(self.slots, readings, self.state)
+        except Exception as exc:
+            # A bug in the core must neither stop the service nor loop on the same batch.
+            log.exception("scoring core failed on a batch of %d", len(readings))
+            for m in sources:
+                self._dlq(m, "score", exc)
+            return
+        self.metrics.batch_seconds.observe(time.perf_counter() - t0)
+        self.metrics.fallback.inc(out.fallback_rows)
+        topics = self.cfg.topics
+        for ev in out.scored:
+            self._produce(topics.scored, ev.device_id, encode(ev), ev.ts_ms)
+        for al in out.alerts:
+            self._produce(topics.alerts, al.device_id, encode(al), al.ts_ms)
+            self.metrics.alerts.labels(al.model_name, str(al.fallback).lower()).inc()
+        self.metrics.events_out.labels("scored").inc(len(out.scored))
+        self.metrics.events_out.labels("alerts").inc(len(out.alerts))
+        self.processed += len(readings)
+
+    def _produce(
+        self,
+        topic: str,
+        key: str | bytes | None,
+        value: bytes,
+        ts_ms: int | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
+        assert self.producer is not None
+        kwargs: dict[str, Any] = {"key": key, "value": value}
+        if ts_ms is not None and ts_ms > 0:
+            kwargs["timestamp"] = ts_ms
+        if headers:
+            kwargs["headers"] = headers
+        while True:
+            try:
+                self.producer.produce(topic, **kwargs)
+                return
+            except BufferError:
+                self.producer.poll(0.05)  # local queue full: let deliveries drain
+
+    def _dlq(self, m: Message, stage: str, exc: BaseException) -> None:
+        field_ = getattr(exc, "field", "")
+        reason = getattr(exc, "reason", str(exc))
+        h = ERROR_HEADER_PREFIX
+        headers = [
+            (h + "topic", (m.topic() or "").encode()),
+            (h + "partition", str(m.partition()).encode()),
+            (h + "offset", str(m.offset()).encode()),
+            (h + "stage", stage.encode()),
+            (h + "exception.class", type(exc).__name__.encode()),
+            (h + "exception.message", str(exc)[:2000].encode("utf-8", "replace")),
+            (h + "field", str(field_).encode("utf-8", "replace")),
+            (h + "reason", str(reason)[:2000].encode("utf-8", "replace")),
+            (h + "instance", self.instance_id.encode()),
+        ]
+        original: Any = m.headers() or []
+        for k, v in original:
+            if not k.startswith(h) and isinstance(v, bytes):
+                headers.append((k, v))
+        self._produce(self.cfg.topics.dlq, m.key(), m.value() or b"", None, headers)
+        self.metrics.dlq.labels(stage).inc()
+        self.metrics.events_out.labels("dlq").inc()
+
+    def _maybe_control(self) -> None:
+        """Publish rejections and periodic reports (inside the open transaction)."""
+        pending: list[Any] = []
+        while True:
+            try:
+                pending.append(self.watcher.rejections.get_nowait())
+            except Exception:
+                break
+        now = time.monotonic()
+        if now - self._last_report >= self.cfg.report_interval_s:
+            self._last_report = now
+            pending.extend(collect_reports(self.slots))
+        if not pending:
+            return
+        self._begin()
+        for ev in pending:
+            topic = (
+                self.cfg.topics.model_lifecycle
+                if type(ev).__name__ == "ModelLifecycleEvent"
+                else self.cfg.topics.model_monitoring
+            )
+            self._produce(topic, ev.model_name, encode(ev))
+            if topic == self.cfg.topics.model_lifecycle:
+                self.metrics.rejections.labels(ev.model_name).inc()
+
+    def _commit(self) -> None:
+        assert self.producer is not None and self.consumer is not None
+        positions = (
+            [tp for tp in self.consumer.position(self._assignment) if tp.offset >= 0]
+            if self._assignment
+            else []
+        )
+        if self.cfg.mode == "exactly-once":
+            if positions:
+                self.producer.send_offsets_to_transaction(
+                    positions, self.consumer.consumer_group_metadata(), 30
+                )
+            self.producer.commit_transaction(30)
+        else:
+            remaining = self.producer.flush(30)
+            if remaining:
+                raise KafkaException(KafkaError(KafkaError._MSG_TIMED_OUT, "flush timed out"))
+            if positions:
+                self.consumer.commit(offsets=positions, asynchronous=False)
+        now_ms = time.time() * 1000
+        for ts in self._txn_ts:
+            self.metrics.latency.observe(max(0.0, (now_ms - ts) / 1000))
+        self.metrics.transactions.labels("committed").inc()
+        self._txn_open = False
+        self._txn_ts = []
+        self._update_lag()
+
+    def _on_kafka_error(self, exc: KafkaException) -> None:
+        err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+        log.warning("transaction failed: %s", err or exc)
+        self.metrics.transactions.labels("aborted").inc()
+        assert self.producer is not None
+        if self.cfg.mode == "exactly-once" and err is not None and err.txn_requires_abort():
+            try:
+                self.producer.abort_transaction(30)
+            except KafkaException:
+                log.exception("abort failed; recreating the producer")
+                self.producer = self._new_producer()
+        elif self.cfg.mode == "exactly-once":
+            # fenced, fatal, or a timed-out commit (no KIP-890 in librdkafka): start over
+            self.producer = self._new_producer()
+        self._txn_open = False
+        self._rewind()
+
+    def _rewind(self) -> None:
+        """Back to the committed offsets, with per-device state rebuilt up to them."""
+        assert self.consumer is not None
+        if not self._assignment:
+            return
+        committed = self.consumer.committed(self._assignment, timeout=30)
+        for tp in committed:
+            target = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+            self.consumer.seek(TopicPartition(tp.topic, tp.partition, target))
+        self._rebuild(committed)
+
+    # ── rebalance ───────────────────────────────────────────────────────────────────────
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._rebalanced = True
+        self._assignment = list(partitions)
+        committed = consumer.committed(partitions, timeout=30) if partitions else []
+        self._rebuild(committed)
+        self._ready = True
+        log.info("assigned %s", [p.partition for p in partitions])
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._rebalanced = True
+        if self._txn_open and self.producer is not None:
+            if self.cfg.mode == "exactly-once":
+                try:
+                    self.producer.abort_transaction(30)
+                except KafkaException:
+                    self.producer = self._new_producer()
+            self._txn_open = False
+        self._assignment = []
+        self._ready = False
+        log.info("revoked %s", [p.partition for p in partitions])
+
+    def _rebuild(self, committed: list[TopicPartition]) -> None:
+        t0 = time.monotonic()
+        self.state.features = self.make_features()
+        n = 0
+        conf = consumer_config(self.cfg.bootstrap, f"{self.cfg.group}-rebuild")
+        for reading in read_window(conf, committed, self.cfg.rebuild_records):
+            self.state.features.update(reading)
+            n += 1
+        log.info("rebuilt feature state from %d readings in %.2fs", n, time.monotonic() - t0)
+
+    # ── models ──────────────────────────────────────────────────────────────────────────
+    def _apply_swaps(self) -> None:
+        while True:
+            try:
+                swap = self.watcher.swaps.get_nowait()
+            except Exception:
+                return
+            slot = self.slots[swap.name]
+            if swap.role == "champion":
+                slot.set_champion(swap.model)
+                if slot.challenger is not None and slot.challenger.version == swap.model.version:
+                    slot.set_challenger(None)
+            elif slot.champion is None or slot.champion.version != swap.model.version:
+                slot.set_challenger(swap.model)
+            delay = time.monotonic() - swap.seen_at
+            self.swap_log.append((swap.name, swap.role, swap.model.version, delay))
+            self.metrics.swaps.labels(swap.name).inc()
+            self.metrics.model_version.labels(swap.name, swap.role).set(
+                float(swap.model.version) if swap.model.version.isdigit() else -1
+            )
+            log.info(
+                "now serving %s %s version %s (%s, %.2fs after noticed)",
+                swap.name,
+                swap.role,
+                swap.model.version,
+                swap.trigger,
+                delay,
+            )
+
+    # ── helpers ─────────────────────────────────────────────────────────────────────────
+    def _new_producer(self) -> Producer:
+        cfg = self.cfg
+        over: dict[str, Any] = {"message.max.bytes": MAX_OUTPUT_BYTES}
+        if cfg.mode == "exactly-once":
+            over["transactional.id"] = f"edaml-scorer-{cfg.group}-{self.instance_id}"
+            over["transaction.timeout.ms"] = cfg.transaction_timeout_ms
+        p = make_producer(cfg.bootstrap, **over)
+        if cfg.mode == "exactly-once":
+            p.init_transactions(60)
+        return p
+
+    def _update_lag(self) -> None:
+        assert self.consumer is not None
+        lag = 0
+        try:
+            for tp in self.consumer.position(self._assignment):
+                _lo, hi = self.consumer.get_watermark_offsets(tp, cached=True)
+                if tp.offset >= 0 and hi >= 0:
+                    lag += max(0, hi - tp.offset)
+        except KafkaException:
+            return
+        self.metrics.lag.set(lag)
+        for name, slot in self.slots.items():
+            self.metrics.breaker_state.labels(name).set(STATE_CODES[slot.breaker.state])
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "instance": self.instance_id,
+            "mode": self.cfg.mode,
+            "ready": self._ready,
+            "processed": self.processed,
+            "assignment": [p.partition for p in self._assignment],
+            "models": {
+                n: {
+                    "champion": s.champion.version if s.champion else None,
+                    "challenger": s.challenger.version if s.challenger else None,
+                    "breaker": s.breaker.state,
+                    "last_error": s.breaker.last_error,
+                }
+                for n, s in self.slots.items()
+            },
+        }
+
+    def _close(self) -> None:
+        self.watcher.stop()
+        if self.consumer is not None:
+            try:
+                self.consumer.close()
+            except Exception:
+                log.exception("consumer close failed")
+        if self.producer is not None:
+            self.producer.flush(10)
+        if self.ops is not None:
+            self.ops.stop()
+        self._stopped.set()
+        log.info("scorer %s stopped after %d readings", self.instance_id, self.processed)

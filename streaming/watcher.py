@@ -1,0 +1,202 @@
+"""Watches the `champion` (and, for shadow scoring, `challenger`) alias of each served model.
+
+Two triggers: polling MLflow every few seconds (catches a change made in the UI) and the
+`mlops.model-lifecycle` topic (a promotion or rollback event is acted on at once). A new version
+is loaded and checked on a background thread while the service keeps consuming; the result is
+queued, and the service swaps it in between two transactions. A version that fails to load or
+to pass the checks is refused once (a `rejected` lifecycle event is queued for publishing) and
+the old one keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Literal
+
+import orjson
+from confluent_kafka import OFFSET_END, Consumer, TopicPartition
+from mlflow import MlflowClient
+
+from features.contract_events import ModelLifecycleEvent
+from streaming.registry import (
+    LoadedModel,
+    ModelLoadError,
+    load_model_version,
+    resolve_alias,
+)
+from streaming.serving_model import ModelRefused, ServingModel, prepare
+
+log = logging.getLogger(__name__)
+
+Role = Literal["champion", "challenger"]
+
+
+@dataclass(frozen=True)
+class Swap:
+    name: str
+    role: Role
+    model: ServingModel
+    trigger: str
+    seen_at: float  # monotonic time the new version was first noticed
+
+
+Loader = Callable[[str, str], LoadedModel]
+
+
+class ModelWatcher:
+    """Background watcher; the service reads `swaps` and `rejections` between transactions."""
+
+    def __init__(
+        self,
+        names: tuple[str, ...],
+        *,
+        feature_set_version: str,
+        feature_names: tuple[str, ...],
+        shadow: bool,
+        poll_interval_s: float = 3.0,
+        bootstrap: str | None = None,
+        lifecycle_topic: str | None = None,
+        loader: Loader | None = None,
+        client: MlflowClient | None = None,
+    ) -> None:
+        self.names = names
+        self.roles: tuple[Role, ...] = ("champion", "challenger") if shadow else ("champion",)
+        self.feature_set_version = feature_set_version
+        self.feature_names = feature_names
+        self.poll_interval_s = poll_interval_s
+        self.bootstrap = bootstrap
+        self.lifecycle_topic = lifecycle_topic
+        self.client = client or MlflowClient()
+        self.loader: Loader = loader or (
+            lambda n, v: load_model_version(n, version=v, client=self.client)
+        )
+        self.swaps: queue.Queue[Swap] = queue.Queue()
+        self.rejections: queue.Queue[ModelLifecycleEvent] = queue.Queue()
+        self.wanted: dict[tuple[str, Role], str] = {}  # what we serve or are loading
+        self.refused: set[tuple[str, str]] = set()
+        self.last_poll_ok: float = 0.0
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-loader")
+        self._threads: list[threading.Thread] = []
+
+    # ── lifecycle ───────────────────────────────────────────────────────────────────────
+    def start(self) -> None:
+        t = threading.Thread(target=self._poll_loop, name="model-watcher", daemon=True)
+        t.start()
+        self._threads.append(t)
+        if self.bootstrap and self.lifecycle_topic:
+            t2 = threading.Thread(
+                target=self._lifecycle_loop, name="lifecycle-watcher", daemon=True
+            )
+            t2.start()
+            self._threads.append(t2)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        for t in self._threads:
+            t.join(timeout=5)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def check_now(self) -> None:
+        self._wake.set()
+
+    # ── loops ───────────────────────────────────────────────────────────────────────────
+    def _poll_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.check_all(trigger="poll")
+                self.last_poll_ok = time.monotonic()
+            except Exception:
+                log.exception("model registry poll failed; keeping the current versions")
+            self._wake.wait(self.poll_interval_s)
+            self._wake.clear()
+
+    def _lifecycle_loop(self) -> None:
+        assert self.bootstrap and self.lifecycle_topic
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": f"edaml-watcher-{uuid.uuid4()}",  # never committed; read live only
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+            }
+        )
+        try:
+            consumer.assign([TopicPartition(self.lifecycle_topic, 0, OFFSET_END)])
+            while not self._stop.is_set():
+                msg = consumer.poll(0.2)
+                if msg is None or msg.error() is not None:
+                    continue
+                try:
+                    doc = orjson.loads(msg.value() or b"null")
+                except orjson.JSONDecodeError:
+                    continue
+                if (
+                    isinstance(doc, dict)
+                    and doc.get("model_name") in self.names
+                    and doc.get("action") in ("promoted", "rolled_back", "validated", "registered")
+                ):
+                    log.info(
+                        "lifecycle event %s %s: checking aliases now",
+                        doc.get("action"),
+                        doc.get("model_name"),
+                    )
+                    self._wake.set()
+        except Exception:
+            log.exception("lifecycle watcher stopped")
+        finally:
+            consumer.close()
+
+    # ── checks ──────────────────────────────────────────────────────────────────────────
+    def check_all(self, trigger: str) -> None:
+        for name in self.names:
+            for role in self.roles:
+                version = resolve_alias(name, role, client=self.client)
+                if version is None:
+                    continue
+                key = (name, role)
+                with self._lock:
+                    if self.wanted.get(key) == version or (name, version) in self.refused:
+                        continue
+                    self.wanted[key] = version
+                log.info("%s %s -> version %s (%s); loading", name, role, version, trigger)
+                self._pool.submit(self._load, name, role, version, trigger, time.monotonic())
+
+    def _load(self, name: str, role: Role, version: str, trigger: str, seen_at: float) -> None:
+        try:
+            loaded = self.loader(name, version)
+            model = prepare(
+                loaded,
+                feature_set_version=self.feature_set_version,
+                feature_names=self.feature_names,
+            )
+        except (ModelLoadError, ModelRefused, Exception) as exc:
+            reason = exc.reason if isinstance(exc, ModelRefused) else f"{type(exc).__name__}: {exc}"
+            log.warning("refusing %s version %s as %s: %s", name, version, role, reason)
+            with self._lock:
+                self.refused.add((name, version))
+                self.wanted.pop((name, role), None)
+            self.rejections.put(
+                ModelLifecycleEvent(
+                    event_id=str(uuid.uuid4()),
+                    ts_ms=int(time.time() * 1000),
+                    model_name=name,
+                    version=version,
+                    action="rejected",
+                    reasons=[reason[:1000]],
+                    alias=role,
+                    actor="edaml-scorer",
+                )
+            )
+            return
+        self.swaps.put(Swap(name, role, model, trigger, seen_at))
