@@ -8,7 +8,7 @@ import logging
 import typer
 
 #: Modules that add commands; each exposes `register(app: typer.Typer) -> None`.
-COMMAND_MODULES: tuple[str, ...] = ("edaml.commands.stack",)
+COMMAND_MODULES: tuple[str, ...] = ("edaml.commands.stack", "edaml.commands.serve")
 
 app = typer.Typer(
     name="edaml",
