@@ -1,6 +1,6 @@
 """event_history: one UTC day of the event log, replayed from Kafka into Parquet."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Dagster inspects the context annotation at runtime.
 
 import json
 import time

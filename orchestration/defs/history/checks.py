@@ -1,6 +1,6 @@
 """Blocking Great Expectations checks on event_history: nothing trains on broken history."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Dagster inspects the context annotation at runtime.
 
 import json
 from collections.abc import Iterator

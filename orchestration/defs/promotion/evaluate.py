@@ -1,0 +1,76 @@
+"""Score challenger, champion and the rule baseline on the same hold-out (pure but for loading)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.model_card import SensorLimits
+from features.readings import SENSORS
+from orchestration.defs.training.evaluation import evaluate
+from orchestration.defs.training.reference import rule_scores
+from streaming.registry import LoadedModel
+
+log = logging.getLogger(__name__)
+
+LABEL = {"anomaly": "y_anomaly", "failure-risk": "y_failure"}
+
+
+def model_metrics(
+    model: LoadedModel, holdout: pd.DataFrame, failures: pd.DataFrame, horizon_ms: int
+) -> dict[str, float]:
+    """Hold-out metrics of one loaded version (with its own threshold)."""
+    X = holdout[list(model.card.feature_names)].to_numpy(np.float64)
+    scores = model.predict_scores(X)
+    return evaluate(
+        y=holdout[LABEL[model.card.kind]].to_numpy(),
+        scores=scores,
+        threshold=model.card.threshold,
+        device_ids=holdout["device_id"].astype(str).to_numpy(),
+        ts_ms=holdout["ts_ms"].to_numpy(np.int64),
+        failures=failures,
+        horizon_ms=horizon_ms,
+    )
+
+
+def rule_metrics(
+    kind: str,
+    limits: dict[str, SensorLimits],
+    holdout: pd.DataFrame,
+    failures: pd.DataFrame,
+    horizon_ms: int,
+) -> dict[str, float]:
+    """The static per-sensor threshold baseline on the same rows and labels."""
+    raw = holdout[[f"raw_{s}" for s in SENSORS]].rename(columns=lambda c: c.removeprefix("raw_"))
+    return evaluate(
+        y=holdout[LABEL[kind]].to_numpy(),
+        scores=rule_scores(raw, limits),
+        threshold=0.0,
+        device_ids=holdout["device_id"].astype(str).to_numpy(),
+        ts_ms=holdout["ts_ms"].to_numpy(np.int64),
+        failures=failures,
+        horizon_ms=horizon_ms,
+    )
+
+
+def comparable(champion: LoadedModel | None, challenger: LoadedModel) -> bool:
+    """A champion is compared only when it reads the same feature set."""
+    return (
+        champion is not None
+        and champion.card.feature_set_version == challenger.card.feature_set_version
+        and champion.card.feature_names == challenger.card.feature_names
+    )
+
+
+def failures_of(maintenance: pd.DataFrame) -> pd.DataFrame:
+    return maintenance.loc[maintenance["kind"] == "failure", ["device_id", "ts_ms"]].reset_index(
+        drop=True
+    )
+
+
+def summary(metrics: dict[str, Any]) -> str:
+    keys = ("pr_auc", "precision", "recall", "failure_recall_1h", "false_alarms_per_device_day")
+    return ", ".join(f"{k}={metrics[k]:.3f}" for k in keys if k in metrics)

@@ -1,0 +1,52 @@
+"""Publish model lifecycle events (promoted, rejected) to `mlops.model-lifecycle`."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from features.contract import ModelLifecycleEvent, encode
+from orchestration.defs.resources import KafkaResource
+
+
+def lifecycle_event(
+    name: str,
+    version: str,
+    action: str,
+    *,
+    reasons: list[str] | None = None,
+    alias: str = "",
+    previous_version: str = "",
+    run_id: str = "",
+    metrics: dict[str, float] | None = None,
+) -> ModelLifecycleEvent:
+    return ModelLifecycleEvent(
+        event_id=str(uuid.uuid4()),
+        ts_ms=int(time.time() * 1000),
+        model_name=name,
+        version=version,
+        action=action,  # type: ignore[arg-type]
+        reasons=[r[:1000] for r in reasons or []],
+        alias=alias,
+        previous_version=previous_version,
+        run_id=run_id,
+        actor="dagster",
+        metrics={k: float(v) for k, v in (metrics or {}).items()},
+    )
+
+
+def publish(kafka: KafkaResource, events: list[ModelLifecycleEvent]) -> None:
+    """Produce the events keyed by model name and wait until the broker has them all."""
+    producer = kafka.producer()
+    errors: list[str] = []
+
+    def on_delivery(err: object, _msg: object) -> None:
+        if err is not None:
+            errors.append(str(err))
+
+    topic = kafka.topics.model_lifecycle
+    for e in events:
+        producer.produce(topic, key=e.model_name.encode(), value=encode(e), on_delivery=on_delivery)
+    remaining = producer.flush(30)
+    if remaining or errors:
+        raise RuntimeError(f"lifecycle events not delivered to {topic}: {remaining} left, {errors}")

@@ -1,0 +1,76 @@
+"""drift_sensor: drift reports on `mlops.model-monitoring` request a retrain (with a cooldown)."""
+
+# No `from __future__ import annotations`: Dagster inspects the context annotation at runtime.
+
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+from confluent_kafka import TopicPartition
+
+from orchestration.defs.drift import DriftCursor, drifted_reports, should_request
+from orchestration.defs.jobs import retrain_job
+from orchestration.defs.resources import KafkaResource
+
+COOLDOWN_HOURS = 6.0
+MAX_READ = 10_000
+
+
+def read_new(kafka: KafkaResource, cursor: DriftCursor) -> list[bytes]:
+    """Every monitoring event after the cursor's offsets (advancing them), at most MAX_READ."""
+    topic = kafka.topics.model_monitoring
+    consumer = kafka.consumer(f"edaml-drift-sensor-{uuid.uuid4().hex[:8]}")
+    values: list[bytes] = []
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if meta is None or meta.error is not None:
+            return []
+        todo: dict[int, int] = {}
+        for p in meta.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            start = max(cursor.offsets.get(p, low), low)
+            if start < high:
+                todo[p] = high
+                consumer_assign = TopicPartition(topic, p, start)
+                consumer.incremental_assign([consumer_assign])
+            cursor.offsets[p] = max(start, cursor.offsets.get(p, 0))
+        deadline = time.monotonic() + 20
+        while todo and len(values) < MAX_READ and time.monotonic() < deadline:
+            for m in consumer.consume(num_messages=1000, timeout=1.0):
+                if m.error() is not None:
+                    continue
+                values.append(m.value())
+                cursor.offsets[m.partition()] = m.offset() + 1
+            for tp in consumer.position([TopicPartition(topic, p) for p in todo]):
+                if tp.offset >= todo[tp.partition]:
+                    cursor.offsets[tp.partition] = max(cursor.offsets[tp.partition], tp.offset)
+                    del todo[tp.partition]
+    finally:
+        consumer.close()
+    return values
+
+
+@dg.sensor(
+    job=retrain_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description="Requests a retrain when the scorer reports drift (one per cooldown period).",
+)
+def drift_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource) -> dg.SensorResult:
+    """Reads drift reports from mlops.model-monitoring and requests a retrain of yesterday."""
+    cursor = DriftCursor.from_json(context.cursor)
+    reports = drifted_reports(read_new(kafka, cursor))
+    now_ms = int(time.time() * 1000)
+    if not should_request(reports, cursor, now_ms, int(COOLDOWN_HOURS * 3600 * 1000)):
+        reason = "no drift reported" if not reports else "drift reported, retrain cooling down"
+        return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=cursor.to_json())
+    cursor.last_request_ms = now_ms
+    day = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
+    models = sorted({r.model_name for r in reports})
+    request = dg.RunRequest(
+        run_key=f"drift-{reports[-1].event_id}",
+        partition_key=day,
+        tags={"edaml/trigger": "drift", "edaml/drifted_models": ",".join(models)},
+    )
+    return dg.SensorResult(run_requests=[request], cursor=cursor.to_json())
