@@ -1,0 +1,22 @@
+"""The device simulator: a pure, seeded, vectorised core (no Kafka here)."""
+
+from __future__ import annotations
+
+from streaming.sim.engine import FaultLabel, SimConfig, Simulator, Step
+from streaming.sim.labels import labels_table, write_labels
+from streaming.sim.profiles import FAULTS, MACHINES, SITES, FaultType, MachineProfile, Site
+
+__all__ = [
+    "FAULTS",
+    "MACHINES",
+    "SITES",
+    "FaultLabel",
+    "FaultType",
+    "MachineProfile",
+    "SimConfig",
+    "Simulator",
+    "Site",
+    "Step",
+    "labels_table",
+    "write_labels",
+]
