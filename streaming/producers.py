@@ -1,0 +1,252 @@
+"""Producing simulated readings to Kafka: `backfill` (history, as fast as possible) and
+`simulate_live` (a steady target rate with event time = wall clock).
+
+Records are keyed by device id and carry the event time as their Kafka timestamp, so a time
+window of history can be replayed with `offsets_for_times`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from confluent_kafka import KafkaError, Message
+
+from features.contract import Maintenance, encode
+from features.contract_bulk import encode_readings_bulk, reading_prefixes
+from streaming.kafka import make_producer
+from streaming.sim import SimConfig, Simulator, write_labels
+from streaming.topics import Topics
+
+log = logging.getLogger(__name__)
+
+#: progress(done, total) — total is None when the run has no fixed end.
+Progress = Callable[[int, int | None], None]
+
+
+class DeliveryError(RuntimeError):
+    """Some records could not be delivered to Kafka."""
+
+
+class EventSink:
+    """A producer that never drops silently: a full local queue is drained and the record
+    retried; delivery failures are counted and raised by `close()`."""
+
+    def __init__(self, bootstrap: str, **overrides: Any) -> None:
+        self.failed = 0
+        self.first_error: KafkaError | None = None
+        conf: dict[str, Any] = {
+            # Only failures call back: a callback per record would cost a Python call each.
+            "delivery.report.only.error": True,
+            "on_delivery": self._on_delivery,
+        }
+        conf.update(overrides)
+        self.producer = make_producer(bootstrap, **conf)
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            self.failed += 1
+            self.first_error = self.first_error or err
+
+    def produce_many(
+        self, topic: str, values: Sequence[str | bytes], keys: Sequence[bytes], ts: Sequence[int]
+    ) -> None:
+        produce = self.producer.produce
+        for value, key, t in zip(values, keys, ts, strict=True):
+            try:
+                produce(topic, value, key, timestamp=t)
+            except BufferError:
+                self._drain()
+                produce(topic, value, key, timestamp=t)
+        self.producer.poll(0)
+
+    def produce(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None,
+        *,
+        timestamp: int = 0,
+        headers: list[tuple[str, str | bytes | None]] | None = None,
+    ) -> None:
+        while True:
+            try:
+                self.producer.produce(topic, value, key, timestamp=timestamp, headers=headers)
+                return
+            except BufferError:
+                self._drain()
+
+    def _drain(self) -> None:
+        self.producer.poll(0.05)  # local queue full: serve delivery reports until there is room
+
+    def close(self, timeout: float = 60.0) -> None:
+        left = self.producer.flush(timeout)
+        if left:
+            raise DeliveryError(f"{left} records still undelivered after {timeout:.0f}s")
+        if self.failed:
+            raise DeliveryError(f"{self.failed} records failed, first: {self.first_error}")
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillStats:
+    readings: int
+    maintenance: int
+    devices: int
+    steps: int
+    start_ms: int
+    end_ms: int
+    elapsed_s: float
+    failures: int
+    labels_path: Path | None
+
+    @property
+    def rate(self) -> float:
+        return self.readings / self.elapsed_s if self.elapsed_s > 0 else float("inf")
+
+
+def _produce_maintenance(sink: EventSink, topics: Topics, events: list[Maintenance]) -> None:
+    for m in events:
+        sink.produce(topics.maintenance, encode(m), m.device_id.encode(), timestamp=m.ts_ms)
+
+
+def backfill(
+    bootstrap: str,
+    topics: Topics,
+    *,
+    devices: int = 1000,
+    days: float = 14.0,
+    interval_s: float = 60.0,
+    seed: int = 0,
+    end_ms: int | None = None,
+    labels_path: Path | None = None,
+    progress: Progress | None = None,
+    producer_overrides: Mapping[str, Any] | None = None,
+) -> BackfillStats:
+    """Write `days` of history for `devices` devices ending at `end_ms` (default: now, rounded
+    down to the interval): one reading per device per interval, plus the maintenance events."""
+    if devices < 1 or days <= 0 or interval_s <= 0:
+        raise ValueError("devices must be >= 1, days and interval_s > 0")
+    interval_ms = round(interval_s * 1000)
+    steps = round(days * 86_400_000 / interval_ms)
+    if end_ms is None:
+        end_ms = int(time.time() * 1000) // interval_ms * interval_ms
+    start_ms = end_ms - steps * interval_ms
+    sim = Simulator(SimConfig(devices=devices, seed=seed, start_ms=start_ms, interval_s=interval_s))
+    f = sim.fleet
+    prefixes = reading_prefixes(f.device_ids, f.sites, f.machine_types)
+    keys = [d.encode() for d in f.device_ids]
+    sink = EventSink(bootstrap, **dict(producer_overrides or {}))
+    readings = maintenance = 0
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step = sim.step()
+        values = encode_readings_bulk(step.event_ids, step.ts_ms, prefixes, step.values)
+        sink.produce_many(topics.sensor_readings, values, keys, step.ts_ms.tolist())
+        _produce_maintenance(sink, topics, step.maintenance)
+        readings += len(values)
+        maintenance += len(step.maintenance)
+        if progress is not None:
+            progress(readings, steps * devices)
+    sink.close()
+    elapsed = time.perf_counter() - t0
+    labels = sim.labels()
+    if labels_path is not None:
+        write_labels(labels, labels_path)
+    stats = BackfillStats(
+        readings=readings,
+        maintenance=maintenance,
+        devices=devices,
+        steps=steps,
+        start_ms=start_ms,
+        end_ms=end_ms,
+        elapsed_s=elapsed,
+        failures=sum(x.failed for x in labels),
+        labels_path=labels_path,
+    )
+    log.info("backfill: %d readings in %.1fs (%.0f/s)", readings, elapsed, stats.rate)
+    return stats
+
+
+@dataclass(frozen=True, slots=True)
+class LiveStats:
+    readings: int
+    maintenance: int
+    target_rate: float
+    elapsed_s: float
+    max_lag_ms: int  # how late (wall clock minus event time) the latest record was produced
+
+    @property
+    def rate(self) -> float:
+        return self.readings / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+def simulate_live(
+    bootstrap: str,
+    topics: Topics,
+    *,
+    devices: int = 1000,
+    rate: float = 1000.0,
+    seed: int = 0,
+    duration_s: float | None = None,
+    stop: threading.Event | None = None,
+    progress: Progress | None = None,
+    producer_overrides: Mapping[str, Any] | None = None,
+) -> LiveStats:
+    """Produce readings at `rate` events/s (each device every devices/rate seconds, devices
+    evenly staggered) until `duration_s` has passed or `stop` is set. Every reading is produced
+    when the wall clock reaches its event time."""
+    if devices < 1 or rate <= 0:
+        raise ValueError("devices must be >= 1 and rate > 0")
+    stop = stop or threading.Event()
+    now_ms = int(time.time() * 1000)
+    sim = Simulator(
+        SimConfig(
+            devices=devices, seed=seed, start_ms=now_ms, interval_s=devices / rate, phase="even"
+        )
+    )
+    f = sim.fleet
+    prefixes = reading_prefixes(f.device_ids, f.sites, f.machine_types)
+    keys = [d.encode() for d in f.device_ids]
+    end_ms = now_ms + round(duration_s * 1000) if duration_s is not None else None
+    total = round(duration_s * rate) if duration_s is not None else None
+    sink = EventSink(bootstrap, **dict(producer_overrides or {}))
+    readings = maintenance = max_lag = 0
+    t0 = time.time()
+    while not stop.is_set():
+        step = sim.step()
+        ts = step.ts_ms
+        cut = len(ts) if end_ms is None else int(np.searchsorted(ts, end_ms, "left"))
+        if cut == 0:
+            break
+        values = encode_readings_bulk(step.event_ids, ts, prefixes, step.values)
+        events = [m for m in step.maintenance if end_ms is None or m.ts_ms < end_ms]
+        _produce_maintenance(sink, topics, events)
+        maintenance += len(events)
+        ts_list = ts.tolist()
+        done = 0
+        while done < cut and not stop.is_set():
+            wall = int(time.time() * 1000)
+            due = min(int(np.searchsorted(ts, wall, "right")), cut)
+            if due > done:
+                sink.produce_many(
+                    topics.sensor_readings, values[done:due], keys[done:due], ts_list[done:due]
+                )
+                max_lag = max(max_lag, wall - ts_list[due - 1])
+                readings += due - done
+                done = due
+                if progress is not None:
+                    progress(readings, total)
+            else:
+                # Pacing: sleep until the next reading's event time (at most 20 ms at a time).
+                stop.wait(min((ts_list[done] - wall) / 1000, 0.02))
+        if cut < len(ts):
+            break
+    elapsed = time.time() - t0
+    sink.close()
+    return LiveStats(readings, maintenance, rate, elapsed, max_lag)
