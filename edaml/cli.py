@@ -8,7 +8,11 @@ import logging
 import typer
 
 #: Modules that add commands; each exposes `register(app: typer.Typer) -> None`.
-COMMAND_MODULES: tuple[str, ...] = ("edaml.commands.stack", "edaml.commands.serve")
+COMMAND_MODULES: tuple[str, ...] = (
+    "edaml.commands.stack",
+    "edaml.commands.serve",
+    "edaml.commands.events",
+)
 
 app = typer.Typer(
     name="edaml",

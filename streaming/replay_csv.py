@@ -201,7 +201,7 @@ def detect_layout(
     for i, c in enumerate(columns):
         if c in (ts_col, dev_col) or c in labels:
             continue
-        if _share(col(i), float) >= 0.8:
+        if _share(col(i), float) > 0.5:  # most cells numbers: a sensor (bad cells → DLQ)
             sensors[c] = sensor_name(c, i)
         else:
             text.append(c)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from confluent_kafka import TopicPartition
+from confluent_kafka import Message, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from streaming.kafka import make_consumer
@@ -25,11 +25,11 @@ def record_count(bootstrap: str, topic: str) -> int:
         consumer.close()
 
 
-def read_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 60.0) -> list:  # type: ignore[type-arg]
+def read_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 60.0) -> list[Message]:
     """Consume `expected` records from the start; stop at that count (or fail at the deadline)."""
     consumer = make_consumer(bootstrap, f"read-{uuid.uuid4().hex}")
     consumer.subscribe([topic])
-    out = []
+    out: list[Message] = []
     deadline = time.monotonic() + timeout_s
     try:
         while len(out) < expected and time.monotonic() < deadline:

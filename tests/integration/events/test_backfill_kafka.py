@@ -41,7 +41,7 @@ def test_one_day_of_1000_devices_lands_exactly_with_event_time(
     per_device: dict[str, list[int]] = {}
     ids = set()
     for m in records:
-        r = parse_reading(m.value())
+        r = parse_reading(m.value() or b"")
         ts_type, ts = m.timestamp()
         assert ts_type == TIMESTAMP_CREATE_TIME and ts == r.ts_ms
         assert stats.start_ms <= ts < end_ms
@@ -56,7 +56,7 @@ def test_one_day_of_1000_devices_lands_exactly_with_event_time(
     n_maint = record_count(kafka_bootstrap, topics.maintenance)
     assert n_maint == stats.maintenance
     for m in read_all(kafka_bootstrap, topics.maintenance, n_maint):
-        event = parse_event(m.value())
+        event = parse_event(m.value() or b"")
         assert isinstance(event, Maintenance) and m.timestamp()[1] == event.ts_ms
     table = pacsv.read_csv(labels)
     assert table.column_names == ["device_id", "fault_type", "start_ms", "end_ms", "failed"]
