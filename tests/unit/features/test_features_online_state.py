@@ -1,0 +1,63 @@
+"""The streaming path's state: bounded memory, idle devices, rebuild."""
+
+from __future__ import annotations
+
+import numpy as np
+from feature_asserts import mismatches
+
+from features._synth import synthetic_readings, to_readings
+from features.definitions import FEATURE_SET, HOUR_MS
+from features.online import OnlineFeatures
+
+
+def _stream(hours: float, seed: int = 4):  # type: ignore[no-untyped-def]
+    per = int(hours * 3600 / 30)
+    return list(to_readings(synthetic_readings(1, per, seed=seed, out_of_order=0.03, duplicates=0.01)))
+
+
+def test_state_stays_bounded_by_the_windows() -> None:
+    readings = _stream(72)
+    on = OnlineFeatures()
+    sizes = []
+    mem = []
+    for k, r in enumerate(readings):
+        on.update(r)
+        if k % 500 == 0:
+            st = on._devices[r.device_id]
+            sizes.append((len(st.ts), len(st.ids)))
+            mem.append(on.memory_bytes())
+    per_day = 24 * 3600 / 15  # cadence is 15-45 s: at most this many readings in 24 h
+    assert max(s for s, _ in sizes) <= per_day + 600
+    assert max(i for _, i in sizes) <= per_day * (1 + 2 / 1440) + 600
+    # memory follows the windows, not the history: the third day costs no more than the second
+    day = len(mem) // 3
+    assert 0 < max(mem[2 * day :]) <= 1.1 * max(mem[day : 2 * day])
+
+
+def test_drop_idle_forgets_only_quiet_devices() -> None:
+    on = OnlineFeatures()
+    rs = list(to_readings(synthetic_readings(3, 20, seed=1, out_of_order=0, duplicates=0, late=0)))
+    for r in rs:
+        on.update(r)
+    newest = {r.device_id: r.ts_ms for r in rs}
+    cut = sorted(newest.values())[1]
+    assert on.drop_idle(cut) == 1
+    assert on.device_count == 2
+
+
+def test_rebuild_from_the_rebuild_horizon_serves_the_full_history_features() -> None:
+    readings = _stream(60, seed=8)
+    full = OnlineFeatures()
+    want = [full.update(r) for r in readings]
+    resume = len(readings) - 300
+    horizon = readings[resume].ts_ms - FEATURE_SET.rebuild_horizon_ms - HOUR_MS
+    first = next(k for k, r in enumerate(readings) if r.ts_ms > horizon)
+    assert first > 0  # the rebuild really starts mid-history
+    on = OnlineFeatures()
+    on.rebuild(readings[first:resume])
+    got = [on.update(r) for r in readings[resume:]]
+    assert [g.duplicate for g in got] == [w.duplicate for w in want[resume:]]
+    assert [g.late for g in got] == [w.late for w in want[resume:]]
+    a = np.vstack([g.values for g in got if g.values is not None])
+    b = np.vstack([w.values for w in want[resume:] if w.values is not None])
+    assert not (errors := mismatches(a, b, FEATURE_SET.names, rtol=0.0)), errors
