@@ -173,6 +173,19 @@ def backfill(
     return stats
 
 
+def _warm_up() -> None:
+    """Load Arrow's compute kernels (the first call takes a while) before the clock starts."""
+    sim = Simulator(SimConfig(devices=1))
+    step = sim.step()
+    f = sim.fleet
+    encode_readings_bulk(
+        step.event_ids,
+        step.ts_ms,
+        reading_prefixes(f.device_ids, f.sites, f.machine_types),
+        step.values,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class LiveStats:
     readings: int
@@ -204,7 +217,9 @@ def simulate_live(
     if devices < 1 or rate <= 0:
         raise ValueError("devices must be >= 1 and rate > 0")
     stop = stop or threading.Event()
-    now_ms = int(time.time() * 1000)
+    sink = EventSink(bootstrap, **dict(producer_overrides or {}))
+    _warm_up()
+    now_ms = int(time.time() * 1000)  # after the slow setup: the first readings are due now
     sim = Simulator(
         SimConfig(
             devices=devices, seed=seed, start_ms=now_ms, interval_s=devices / rate, phase="even"
@@ -215,7 +230,6 @@ def simulate_live(
     keys = [d.encode() for d in f.device_ids]
     end_ms = now_ms + round(duration_s * 1000) if duration_s is not None else None
     total = round(duration_s * rate) if duration_s is not None else None
-    sink = EventSink(bootstrap, **dict(producer_overrides or {}))
     readings = maintenance = max_lag = 0
     t0 = time.time()
     while not stop.is_set():
