@@ -34,6 +34,9 @@ from streaming.reasons import model_reasons
 from streaming.serving_model import ServingModel
 from streaming.shadow import ShadowWindow
 
+#: The version named by outputs that no model version scored (rules with default limits).
+NO_MODEL_VERSION = "default-rules"
+
 
 class FeatureUpdateLike(Protocol):
     values: np.ndarray | None
@@ -221,7 +224,7 @@ def score_batch(
             else:
                 sc, reasons = rule_score(r, slot.limits)
                 flagged = sc > 0
-                version = champ.version if champ is not None else ""
+                version = champ.version if champ is not None else NO_MODEL_VERSION
                 why = (
                     "warming up"
                     if not warm[i]
@@ -324,7 +327,7 @@ def collect_reports(
                     "alert_rate",
                     "rate",
                     round(d.alert_rate, 6),
-                    float(ref_rate) if ref_rate is not None else float("nan"),
+                    float(ref_rate) if ref_rate is not None else 0.0,
                     ref_rate is not None and d.alert_rate > 3 * max(ref_rate, 1e-3),
                 )
             )

@@ -197,6 +197,9 @@ class ScorerService:
                 self._commit()
         except KafkaException as exc:
             self._on_kafka_error(exc)
+        except Exception as exc:  # never crash on one batch: abort it and retry from the commit
+            log.exception("unexpected error in the loop; aborting the open transaction")
+            self._on_kafka_error(KafkaException(KafkaError(KafkaError._FAIL, repr(exc))))
 
     def _begin(self) -> None:
         if self._txn_open:
@@ -246,10 +249,21 @@ class ScorerService:
         self.metrics.batch_seconds.observe(time.perf_counter() - t0)
         self.metrics.fallback.inc(out.fallback_rows)
         topics = self.cfg.topics
+        by_id = {r.event_id: m for r, m in zip(readings, sources, strict=True)}
         for ev in out.scored:
-            self._produce(topics.scored, ev.device_id, encode(ev), ev.ts_ms)
+            try:
+                value = encode(ev)
+            except Exception as exc:  # an output the contract refuses: keep the input, say why
+                self._dlq(by_id[ev.reading_event_id], "encode", exc)
+                continue
+            self._produce(topics.scored, ev.device_id, value, ev.ts_ms)
         for al in out.alerts:
-            self._produce(topics.alerts, al.device_id, encode(al), al.ts_ms)
+            try:
+                value = encode(al)
+            except Exception:
+                log.exception("alert for %s could not be encoded", al.reading_event_id)
+                continue
+            self._produce(topics.alerts, al.device_id, value, al.ts_ms)
             self.metrics.alerts.labels(al.model_name, str(al.fallback).lower()).inc()
         self.metrics.events_out.labels("scored").inc(len(out.scored))
         self.metrics.events_out.labels("alerts").inc(len(out.alerts))
@@ -356,15 +370,17 @@ class ScorerService:
         log.warning("transaction failed: %s", err or exc)
         self.metrics.transactions.labels("aborted").inc()
         assert self.producer is not None
-        if self.cfg.mode == "exactly-once" and err is not None and err.txn_requires_abort():
-            try:
-                self.producer.abort_transaction(30)
-            except KafkaException:
-                log.exception("abort failed; recreating the producer")
+        if self.cfg.mode == "exactly-once":
+            fatal = err is not None and err.fatal()
+            if not fatal:
+                try:
+                    self.producer.abort_transaction(30)
+                except KafkaException:
+                    fatal = True
+            if fatal:
+                # fenced, fatal, or a timed-out commit (no KIP-890 in librdkafka): start over
+                log.warning("recreating the transactional producer")
                 self.producer = self._new_producer()
-        elif self.cfg.mode == "exactly-once":
-            # fenced, fatal, or a timed-out commit (no KIP-890 in librdkafka): start over
-            self.producer = self._new_producer()
         self._txn_open = False
         self._rewind()
 

@@ -1,0 +1,183 @@
+"""Helpers of the scorer's integration tests: tiny models registered in the real MLflow server,
+valid readings, a scorer running in a thread, and read_committed collectors of its outputs."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import mlflow
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+from confluent_kafka import Consumer, Message
+from sklearn.ensemble import IsolationForest
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from features.contract import encode_reading
+from features.model_card import Histogram, ModelCard, SensorLimits
+from features.readings import SENSORS, SensorReading
+from streaming.raw_features import RAW_FEATURE_SET_VERSION
+from streaming.registry import log_model_version
+from streaming.service import ScorerService, ServeConfig, feature_source
+from streaming.topics import Topics
+
+NOMINAL = {"temperature": 60.0, "vibration": 2.5, "pressure": 6.0, "current": 40.0, "rpm": 1500.0}
+SPREAD = {"temperature": 5.0, "vibration": 0.5, "pressure": 0.5, "current": 4.0, "rpm": 50.0}
+LIMITS = {s: SensorLimits(NOMINAL[s] - 6 * SPREAD[s], NOMINAL[s] + 6 * SPREAD[s]) for s in SENSORS}
+
+
+def sensor_frame(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({s: rng.normal(NOMINAL[s], SPREAD[s], n) for s in SENSORS})
+
+
+def card_for(
+    name: str,
+    kind: str,
+    X: pd.DataFrame,
+    *,
+    fs_version: str = RAW_FEATURE_SET_VERSION,
+    threshold: float = 0.6,
+) -> ModelCard:
+    ref = {}
+    for c in X.columns:
+        counts, edges = np.histogram(X[c], bins=10)
+        ref[c] = Histogram([float(e) for e in edges], [float(x) for x in counts / counts.sum()])
+    return ModelCard(
+        model_name=name,
+        kind=kind,
+        feature_set_version=fs_version,  # type: ignore[arg-type]
+        feature_names=list(X.columns),
+        threshold=threshold,
+        reference=ref,
+        fallback_limits=dict(LIMITS),
+        reference_alert_rate=0.01,
+    )
+
+
+def register(
+    name: str,
+    kind: str = "anomaly",
+    *,
+    alias: str | None = "champion",
+    variant: str = "good",
+    fs_version: str = RAW_FEATURE_SET_VERSION,
+    seed: int = 0,
+) -> str:
+    """Train and register a tiny model; `variant`: good, raises (on negative inputs), nan."""
+    X = sensor_frame(500, seed)
+    model: Pipeline
+    if kind == "anomaly":
+        steps: list[Any] = [SimpleImputer()]
+        if variant == "raises":  # sqrt of a negative value is NaN, which IsolationForest rejects
+            steps = [FunctionTransformer(np.sqrt)]
+        model = make_pipeline(*steps, IsolationForest(n_estimators=20, random_state=seed)).fit(X)
+        threshold = float(np.quantile(-model.score_samples(X), 0.99))
+    else:
+        y = (X["temperature"] > NOMINAL["temperature"] + SPREAD["temperature"]).astype(int)
+        model = make_pipeline(SimpleImputer(), LogisticRegression()).fit(X, y)
+        if variant == "nan":
+            model[-1].coef_[:] = np.nan
+        threshold = 0.5
+    card = card_for(name, kind, X, fs_version=fs_version, threshold=threshold)
+    with mlflow.start_run():
+        mv = log_model_version(
+            model, card, input_example=X.head(3), tags={"test": "1"}, alias=alias
+        )
+    return str(mv.version)
+
+
+def reading(device: int, i: int, *, temperature: float | None = None) -> SensorReading:
+    rng = np.random.default_rng(device * 1_000_003 + i)
+    values: dict[str, float | None] = {s: float(rng.normal(NOMINAL[s], SPREAD[s])) for s in SENSORS}
+    if temperature is not None:
+        values["temperature"] = temperature
+    return SensorReading(
+        event_id=str(uuid.uuid4()),
+        device_id=f"dev-{device:04d}",
+        ts_ms=int(time.time() * 1000),
+        values=values,
+        site="s1",
+        machine_type="pump",
+    )
+
+
+def valid_bytes(r: SensorReading) -> bytes:
+    return encode_reading(r)
+
+
+class Running:
+    def __init__(self, service: ScorerService) -> None:
+        self.service = service
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.service.run()
+        except BaseException as exc:
+            self.error = exc
+
+    def stop(self) -> None:
+        self.service.stop()
+        self.thread.join(60)
+
+
+@pytest.fixture
+def run_scorer(kafka_bootstrap: str, mlflow_tracking_uri: str) -> Iterator[Callable[..., Running]]:
+    started: list[Running] = []
+
+    def start(topics: Topics, models: tuple[str, ...], **kw: Any) -> Running:
+        cfg = ServeConfig(
+            bootstrap=kafka_bootstrap,
+            topics=topics,
+            models=models,
+            group=f"g-{uuid.uuid4().hex[:8]}",
+            metrics_port=None,
+            alias_poll_s=1.0,
+            **kw,
+        )
+        r = Running(ScorerService(cfg, features=feature_source("raw")))
+        r.thread.start()
+        started.append(r)
+        return r
+
+    yield start
+    for r in started:
+        r.stop()
+
+
+def collect(
+    bootstrap: str, topic: str, until: Callable[[list[Message]], bool], timeout: float = 60.0
+) -> list[Message]:
+    """Read `topic` (read_committed, from the start) until `until(messages)` or the timeout."""
+    c = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"c-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+        }
+    )
+    c.subscribe([topic])
+    out: list[Message] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and not until(out):
+            out.extend(m for m in c.consume(1000, timeout=0.5) if m.error() is None)
+    finally:
+        c.close()
+    return out
+
+
+def docs(msgs: list[Message]) -> list[dict[str, Any]]:
+    return [orjson.loads(m.value()) for m in msgs]
