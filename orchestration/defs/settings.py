@@ -8,6 +8,8 @@ import dagster as dg
 class TrainingSettings(dg.ConfigurableResource):
     """How much history to train on, how labels and thresholds are made, and the gate's policy."""
 
+    #: Prepended to the registered model names (keeps tenants and tests apart).
+    model_prefix: str = ""
     window_days: int = 14
     holdout_days: int = 1
     horizon_hours: float = 6.0
@@ -21,3 +23,6 @@ class TrainingSettings(dg.ConfigurableResource):
     gate_tolerance: float = 0.05
     floor_pr_auc: float = 0.2
     floor_failure_recall_1h: float = 0.3
+
+    def model_name(self, base: str) -> str:
+        return f"{self.model_prefix}{base}"

@@ -24,8 +24,6 @@ from orchestration.defs.training.models import ANOMALY_MODEL, FAILURE_MODEL
 from orchestration.defs.training.tracking import Registered
 from streaming.registry import CHAMPION, load_model_version, resolve_alias, set_alias
 
-MODELS = (ANOMALY_MODEL, FAILURE_MODEL)
-
 
 def load_evaluation(storage: HistoryStorage) -> dict[str, Any]:
     return json.loads(storage.file("models", "evaluation.json").read_text())  # type: ignore[no-any-return]
@@ -45,7 +43,7 @@ def model_evaluation(
     horizon_ms = int(training.horizon_hours * 3600 * 1000)
     result: dict[str, Any] = {}
     metadata: dict[str, Any] = {}
-    for name in MODELS:
+    for name in (training.model_name(ANOMALY_MODEL), training.model_name(FAILURE_MODEL)):
         reg = Registered.from_json(storage.file("models", f"{name}.json").read_text())
         challenger = load_model_version(name, version=reg.version)
         champ_version = resolve_alias(name, CHAMPION)

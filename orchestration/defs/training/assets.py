@@ -180,7 +180,7 @@ def anomaly_model(
     )
     card = _card(
         "anomaly",
-        ANOMALY_MODEL,
+        training.model_name(ANOMALY_MODEL),
         summary,
         train,
         fitted.threshold,
@@ -248,7 +248,7 @@ def failure_risk_model(
     )
     card = _card(
         "failure-risk",
-        FAILURE_MODEL,
+        training.model_name(FAILURE_MODEL),
         summary,
         train,
         fitted.threshold,

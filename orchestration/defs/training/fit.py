@@ -34,7 +34,8 @@ def fit_anomaly(
     train: pd.DataFrame, names: list[str], *, alert_rate: float, max_rows: int, seed: int
 ) -> Fitted:
     """IsolationForest on a sample of the training rows; threshold at the target alert rate."""
-    sample = train.sample(n=min(len(train), max_rows), random_state=seed)
+    # The forest sees max_samples rows per tree; the sample only sets the threshold.
+    sample = train.sample(n=min(len(train), max_rows, 100_000), random_state=seed)
     model = anomaly_pipeline(seed=seed)
     model.fit(sample[names])
     scores = anomaly_scores(model, sample[names])

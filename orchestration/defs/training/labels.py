@@ -42,7 +42,8 @@ def failure_labels(rows: pd.DataFrame, maintenance: pd.DataFrame, horizon_ms: in
 
 
 def anomaly_labels(rows: pd.DataFrame, truth: pd.DataFrame) -> np.ndarray:
-    """1 where the row falls inside a ground-truth fault interval [start_ms, end_ms] of its device."""
+    """1 where the row falls inside a ground-truth fault interval [start_ms, end_ms] of its device
+    (intervals of one device do not overlap; a null end_ms means ongoing)."""
     out = np.zeros(len(rows), dtype=np.int8)
     if len(rows) == 0 or len(truth) == 0:
         return out
@@ -57,7 +58,8 @@ def anomaly_labels(rows: pd.DataFrame, truth: pd.DataFrame) -> np.ndarray:
         {
             "device_id": truth["device_id"].astype(str).to_numpy(),
             "ts_ms": truth["start_ms"].to_numpy(np.int64),
-            "end_ms": truth["end_ms"].to_numpy(np.int64),
+            # A fault still ongoing at the end of the data has no end yet.
+            "end_ms": pd.to_numeric(truth["end_ms"]).astype("float64").fillna(np.inf).to_numpy(),
         }
     ).sort_values("ts_ms", kind="stable")
     merged = pd.merge_asof(left, right, on="ts_ms", by="device_id", direction="backward")

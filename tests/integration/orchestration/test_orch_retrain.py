@@ -1,0 +1,171 @@
+"""The retrain job on a real broker and a real MLflow server, end to end."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from confluent_kafka import TopicPartition
+from mlflow import MlflowClient
+
+from features.contract import ModelLifecycleEvent, parse_event
+from orchestration.definitions import ASSETS, CHECKS, build_defs
+from orchestration.defs.promotion.assets import champion_model, model_evaluation
+from orchestration.defs.resources import HistoryStorage, KafkaResource, MlflowResource
+from orchestration.defs.settings import TrainingSettings
+from orchestration.defs.training.assets import anomaly_model, failure_risk_model
+from streaming.kafka import make_consumer
+from streaming.producers import backfill
+from streaming.topics import Topics
+
+pytestmark = pytest.mark.integration
+
+DAY_MS = 86_400_000
+DAYS = 14
+
+
+def lifecycle_events(bootstrap: str, topics: Topics) -> list[ModelLifecycleEvent]:
+    """Every event on the lifecycle topic, read up to its end offsets."""
+    c = make_consumer(bootstrap, f"t-{uuid.uuid4().hex[:8]}")
+    topic = topics.model_lifecycle
+    try:
+        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
+        c.assign([TopicPartition(topic, p, 0) for p in parts if ends[p] > 0])
+        out: list[ModelLifecycleEvent] = []
+        todo = {p for p in parts if ends[p] > 0}
+        while todo:
+            for m in c.consume(num_messages=100, timeout=5):
+                assert m.error() is None
+                e = parse_event(m.value())
+                assert isinstance(e, ModelLifecycleEvent)
+                out.append(e)
+                if m.offset() >= ends[m.partition()] - 1:
+                    todo.discard(m.partition())
+        return out
+    finally:
+        c.close()
+
+
+def day_keys(end_ms: int, days: int) -> tuple[str, str]:
+    first = time.strftime("%Y-%m-%d", time.gmtime((end_ms - days * DAY_MS) / 1000))
+    last = time.strftime("%Y-%m-%d", time.gmtime((end_ms - DAY_MS) / 1000))
+    return first, last
+
+
+def resources(
+    kafka_bootstrap: str, topics: Topics, root: Path, uri: str, **training: object
+) -> dict[str, object]:
+    return {
+        "kafka": KafkaResource(
+            bootstrap_servers=kafka_bootstrap,
+            topic_prefix=topics.prefix,
+            partitions=topics.partitions,
+        ),
+        "storage": HistoryStorage(root=str(root)),
+        "mlflow": MlflowResource(tracking_uri=uri, experiment=f"test-{topics.prefix}"),
+        "training": TrainingSettings(**training),  # type: ignore[arg-type]
+    }
+
+
+@pytest.mark.timeout(600)
+def test_retrain_job_promotes_then_rejects_a_worse_challenger(
+    kafka_bootstrap: str, mlflow_tracking_uri: str, topics: Topics, tmp_path: Path
+) -> None:
+    end_ms = int(time.time() * 1000) // DAY_MS * DAY_MS  # today 00:00 UTC: 14 whole days
+    stats = backfill(
+        kafka_bootstrap,
+        topics,
+        devices=300,
+        days=DAYS,
+        interval_s=300,
+        seed=3,
+        end_ms=end_ms,
+        labels_path=tmp_path / "data" / "ground_truth" / "labels.parquet",
+    )
+    assert stats.readings == 300 * DAYS * 288
+    prefix = f"t{uuid.uuid4().hex[:6]}-"
+    res = resources(
+        kafka_bootstrap,
+        topics,
+        tmp_path / "data",
+        mlflow_tracking_uri,
+        model_prefix=prefix,
+        max_train_rows=60_000,
+        holdout_days=2,
+    )
+    defs = build_defs(res)
+    first, last = day_keys(end_ms, DAYS)
+    result = defs.get_job_def("retrain_job").execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(),
+        tags={
+            "dagster/asset_partition_range_start": first,
+            "dagster/asset_partition_range_end": last,
+        },
+    )
+    assert result.success
+    history = [m for m in result.asset_materializations_for_node("event_history")]
+    assert len(history) == DAYS  # one per partition of the range
+    meta = history[0].metadata
+    assert meta["row_count"].value == 300 * DAYS * 288
+    assert meta["topic"].value == topics.sensor_readings
+    checks = result.get_asset_check_evaluations()
+    assert checks and all(c.passed for c in checks)
+
+    client = MlflowClient(mlflow_tracking_uri)
+    for base in ("iot-anomaly", "iot-failure-risk"):
+        name = prefix + base
+        champion = client.get_model_version_by_alias(name, "champion")
+        assert client.get_model_version_by_alias(name, "challenger").version == champion.version
+        assert champion.tags["dagster_run_id"] == result.run_id
+        assert champion.tags["partitions"] == f"{first}..{last}"
+        assert len(champion.tags["data_digest"]) == 64 and champion.tags["feature_set"]
+        run = client.get_run(champion.run_id)
+        assert {
+            "holdout_pr_auc",
+            "holdout_precision",
+            "holdout_recall",
+            "holdout_f1",
+            "holdout_false_alarms_per_device_day",
+            "rules_holdout_pr_auc",
+        } <= set(run.data.metrics)
+        assert run.data.params["feature_set_version"] == champion.tags["feature_set"]
+        (ds,) = run.inputs.dataset_inputs
+        assert ds.dataset.source_type == "kafka" and topics.sensor_readings in ds.dataset.source
+        artifacts = {a.path for a in client.list_artifacts(champion.run_id, "plots")}
+        assert {"plots/precision_recall.png", "plots/confusion_matrix.png"} <= artifacts
+        assert client.list_artifacts(champion.run_id, "edaml")
+    events = lifecycle_events(kafka_bootstrap, topics)
+    promoted = {e.model_name: e for e in events if e.action == "promoted"}
+    assert set(promoted) == {prefix + "iot-anomaly", prefix + "iot-failure-risk"}
+    champions = {n: client.get_model_version_by_alias(n, "champion").version for n in promoted}
+
+    # A deliberately worse challenger on the same history: labels shuffled.
+    worse_res = {
+        **res,
+        "training": TrainingSettings(
+            model_prefix=prefix, max_train_rows=60_000, holdout_days=2, shuffle_labels=True
+        ),
+    }
+    out = dg.materialize(
+        [*ASSETS, *CHECKS],
+        selection=[anomaly_model, failure_risk_model, model_evaluation, champion_model],
+        resources=worse_res,
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert not out.success
+    gate = [
+        c for c in out.get_asset_check_evaluations() if c.check_name == "challenger_beats_champion"
+    ]
+    assert gate and not gate[0].passed
+    assert not out.asset_materializations_for_node("champion_model")
+    for name, version in champions.items():
+        assert client.get_model_version_by_alias(name, "champion").version == version
+    rejected = [e for e in lifecycle_events(kafka_bootstrap, topics) if e.action == "rejected"]
+    assert {e.model_name for e in rejected} == set(champions)
+    fr = next(e for e in rejected if e.model_name.endswith("failure-risk"))
+    assert fr.reasons and fr.version != champions[fr.model_name]
