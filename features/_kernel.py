@@ -7,12 +7,14 @@ per sensor]`, where q is the snapped value `round(x * scale)`, t the time in `ti
 units, n the number of present values, bad the number of missing or stuck ones. Raw sums may
 wrap modulo 2**64 in numpy; only `count, n, Sq, St` must be exact, and every statistic is taken
 from sums re-centred on integer floors of the window means (exact in modular arithmetic), so the
-result is the same whatever time origin or wrapping the sums went through.
+result is the same whatever time origin or wrapping the sums went through. Exact as long as,
+per window, n * (value range / resolution)**2 and n * (length / time unit)**2 stay below 2**63.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,22 +31,69 @@ def vec_len(n_sensors: int) -> int:
 
 
 @dataclass(frozen=True)
+class Pair:
+    """Where one (sensor, window)'s statistics go in the feature vector (-1: not wanted)."""
+
+    w: int
+    i: int
+    base: int  # offset of the sensor's sums in the window vector
+    mean: int
+    std: int
+    min: int
+    max: int
+    slope: int
+    bad: int
+    need_std: bool  # std wanted, or needed by the z-score
+    is_long: bool  # the z-score's window
+
+
+@dataclass(frozen=True)
 class Plan:
-    """Indices derived from a feature set, precomputed once."""
+    """Positions and constants derived from a feature set, precomputed once."""
 
     fs: FeatureSet
     n_sensors: int
     n_windows: int
     vec: int
     window_ms: tuple[int, ...]
-    minmax_windows: tuple[int, ...]  # windows that need min or max
-    longest: int  # index of the longest window (z-scores)
+    minmax_windows: tuple[int, ...]
+    longest: int
     scales: tuple[float, ...]
-    slope_factor: tuple[float, ...]  # per sensor: per-time-unit slope -> per-second, unscaled
+    slope_factor: tuple[float, ...]  # per sensor: per-time-unit slope -> per second, unscaled
+    pairs: tuple[Pair, ...]  # sensor-major
+    last: tuple[int, ...]
+    delta: tuple[int, ...]
+    zscore: tuple[int, ...]
+    counts: tuple[tuple[int, int], ...]  # (position, window)
+    dt: int
+    ratios: tuple[tuple[int, int, int], ...]  # (position, numerator pos, denominator pos)
+    n_features: int
 
     @staticmethod
     def of(fs: FeatureSet) -> Plan:
+        idx = fs.index
         ms = tuple(w.length_ms for w in fs.windows)
+        longest = ms.index(max(ms))
+        wnames = [w.name for w in fs.windows]
+        zs = "zscore" in fs.sensor_aggs
+
+        def pos(name: str) -> int:
+            return idx.get(name, -1)
+
+        pairs = []
+        for i, s in enumerate(fs.sensors):
+            for w, win in enumerate(fs.windows):
+                p = {a: pos(f"{s}__{a}_{win.name}") for a in ("mean", "std", "min", "max", "slope", "bad")}
+                pairs.append(
+                    Pair(
+                        w=w,
+                        i=i,
+                        base=1 + PER_SENSOR * i,
+                        **p,
+                        need_std=p["std"] >= 0 or (zs and w == longest),
+                        is_long=w == longest,
+                    )
+                )
         return Plan(
             fs=fs,
             n_sensors=len(fs.sensors),
@@ -54,95 +103,94 @@ class Plan:
             minmax_windows=tuple(
                 i for i, w in enumerate(fs.windows) if "min" in w.aggs or "max" in w.aggs
             ),
-            longest=ms.index(max(ms)),
+            longest=longest,
             scales=tuple(float(s) for s in fs.scales),
             slope_factor=tuple(1000.0 / fs.time_unit_ms / s for s in fs.scales),
+            pairs=tuple(pairs),
+            last=tuple(pos(f"{s}__last") for s in fs.sensors),
+            delta=tuple(pos(f"{s}__delta") for s in fs.sensors),
+            zscore=tuple(pos(f"{s}__zscore") for s in fs.sensors),
+            counts=tuple((pos(f"count_{c}"), wnames.index(c)) for c in fs.count_windows),
+            dt=pos("dt_prev_s"),
+            ratios=tuple(
+                (
+                    pos(r.name),
+                    pos(f"{r.numerator}__{r.source}"),
+                    pos(f"{r.denominator}__{r.source}"),
+                )
+                for r in fs.ratios
+            ),
+            n_features=len(fs.names),
         )
 
 
 def finalize_one(
     plan: Plan,
-    sums: list[tuple[int, ...]],
-    mins: list[list[float]],
-    maxs: list[list[float]],
-    last: list[float],
-    prev: list[float],
+    sums: Sequence[Sequence[int]],
+    mins: Sequence[Sequence[float]],
+    maxs: Sequence[Sequence[float]],
+    last: Sequence[float],
+    prev: Sequence[float],
     dt_ms: float,
 ) -> list[float]:
     """Features of one reading (see `finalize_many` for the inputs' meaning)."""
-    fs = plan.fs
-    out: list[float] = []
+    out = [NAN] * plan.n_features
     sqrt = math.sqrt
-    lw = plan.longest
-    aggs_of = [w.aggs for w in fs.windows]
-    cache: dict[tuple[int, str], float] = {}
-    for i in range(plan.n_sensors):
-        base = 1 + PER_SENSOR * i
-        scale = plan.scales[i]
-        x = last[i]
-        stats: list[tuple[float, float, float]] = []  # per window: mean, std, slope
-        for w in range(plan.n_windows):
-            s = sums[w]
-            aggs = aggs_of[w]
-            n = s[base]
-            mean = std = slope = NAN
-            if n > 0:
-                sq = s[base + SQ]
-                nf = float(n)
-                mean = (float(sq) / nf) / scale
-                a = sq // n
-                sd = sq - n * a
-                sdd = s[base + SQQ] - 2 * a * sq + n * a * a
-                sdf = float(sd)
-                if "std" in aggs or w == lw:
-                    v = (float(sdd) - sdf * sdf / nf) / nf
-                    std = sqrt(v if v > 0.0 else 0.0) / scale
-                if n > 1 and "slope" in aggs:
-                    st = s[base + ST]
-                    b = st // n
-                    stc = float(st - n * b)
-                    sttc = s[base + STT] - 2 * b * st + n * b * b
-                    stqc = s[base + STQ] - a * st - b * sq + n * a * b
-                    vt = float(sttc) - stc * stc / nf
-                    if vt > 0.0:
-                        slope = ((float(stqc) - stc * sdf / nf) / vt) * plan.slope_factor[i]
-            stats.append((mean, std, slope))
-            cache[(i, f"mean_{fs.windows[w].name}")] = mean
-        mean_l, std_l, _ = stats[lw]
-        for a in fs.sensor_aggs:
-            if a == "last":
-                out.append(x)
-            elif a == "delta":
-                out.append(x - prev[i])
-            else:
-                out.append((x - mean_l) / std_l if std_l > 0.0 else NAN)
-        for w in range(plan.n_windows):
-            aggs = aggs_of[w]
-            mean, std, slope = stats[w]
-            if "mean" in aggs:
-                out.append(mean)
-            if "std" in aggs:
-                out.append(std)
-            if "min" in aggs:
-                out.append(mins[w][i])
-            if "max" in aggs:
-                out.append(maxs[w][i])
-            if "slope" in aggs:
-                out.append(slope)
-            if "bad" in aggs:
-                out.append(float(sums[w][base + BAD]))
-    names = [w.name for w in fs.windows]
-    for cw in fs.count_windows:
-        out.append(float(sums[names.index(cw)][0]))
-    out.append(dt_ms / 1000.0)
-    sidx = {s: k for k, s in enumerate(fs.sensors)}
-    for r in fs.ratios:
-        i, j = sidx[r.numerator], sidx[r.denominator]
-        if r.source == "last":
-            num, den = last[i], last[j]
-        else:
-            num, den = cache[(i, r.source)], cache[(j, r.source)]
-        out.append(num / den if den != 0.0 else NAN)
+    scales = plan.scales
+    sfac = plan.slope_factor
+    zpos = plan.zscore
+    for pr in plan.pairs:
+        s = sums[pr.w]
+        base = pr.base
+        n = s[base]
+        if pr.bad >= 0:
+            out[pr.bad] = float(s[base + BAD])
+        if n <= 0:
+            continue
+        i = pr.i
+        scale = scales[i]
+        sq = s[base + SQ]
+        nf = float(n)
+        mean = (float(sq) / nf) / scale
+        if pr.mean >= 0:
+            out[pr.mean] = mean
+        if pr.min >= 0:
+            out[pr.min] = mins[pr.w][i]
+        if pr.max >= 0:
+            out[pr.max] = maxs[pr.w][i]
+        a = sq // n
+        sdf = float(sq - n * a)
+        if pr.need_std:
+            sdd = s[base + SQQ] - 2 * a * sq + n * a * a
+            v = (float(sdd) - sdf * sdf / nf) / nf
+            std = sqrt(v if v > 0.0 else 0.0) / scale
+            if pr.std >= 0:
+                out[pr.std] = std
+            if pr.is_long and zpos[i] >= 0 and std > 0.0:
+                out[zpos[i]] = (last[i] - mean) / std
+        if pr.slope >= 0 and n > 1:
+            st = s[base + ST]
+            b = st // n
+            stc = float(st - n * b)
+            sttc = s[base + STT] - 2 * b * st + n * b * b
+            stqc = s[base + STQ] - a * st - b * sq + n * a * b
+            vt = float(sttc) - stc * stc / nf
+            if vt > 0.0:
+                out[pr.slope] = ((float(stqc) - stc * sdf / nf) / vt) * sfac[i]
+    for i, p in enumerate(plan.last):
+        if p >= 0:
+            out[p] = last[i]
+    for i, p in enumerate(plan.delta):
+        if p >= 0:
+            out[p] = last[i] - prev[i]
+    for p, w in plan.counts:
+        out[p] = float(sums[w][0])
+    if plan.dt >= 0:
+        out[plan.dt] = dt_ms / 1000.0
+    for p, a_, b_ in plan.ratios:
+        den = out[b_]
+        if den != 0.0:
+            out[p] = out[a_] / den
     return out
 
 
@@ -162,86 +210,58 @@ def finalize_many(
     the reading's own and its predecessor's values (NaN: missing/none); dt_ms: float64 (rows,)
     time since the predecessor. Returns float64 (rows, features) in `plan.fs.names` order.
     """
-    fs = plan.fs
     rows = sums.shape[0]
-    out = np.empty((rows, len(fs.names)), dtype=np.float64)
-    col = 0
-    lw = plan.longest
-    cache: dict[tuple[int, str], np.ndarray] = {}
+    out = np.full((rows, plan.n_features), NAN)
     with np.errstate(all="ignore"):
-        for i in range(plan.n_sensors):
-            base = 1 + PER_SENSOR * i
-            scale = plan.scales[i]
-            x = last[:, i]
-            stats: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-            for w in range(plan.n_windows):
-                aggs = fs.windows[w].aggs
-                s = sums[:, w, :]
-                n = s[:, base]
-                has = n > 0
-                n1 = np.where(has, n, 1)
-                nf = n1.astype(np.float64)
-                sq = s[:, base + SQ]
-                mean = np.where(has, (sq.astype(np.float64) / nf) / scale, NAN)
-                a = sq // n1
-                sd = sq - n1 * a
-                sdf = sd.astype(np.float64)
-                std = np.full(rows, NAN)
-                slope = np.full(rows, NAN)
-                if "std" in aggs or w == lw:
-                    sdd = s[:, base + SQQ] - 2 * a * sq + n1 * a * a
-                    v = (sdd.astype(np.float64) - sdf * sdf / nf) / nf
-                    std = np.where(has, np.sqrt(np.where(v > 0.0, v, 0.0)) / scale, NAN)
-                if "slope" in aggs:
-                    st = s[:, base + ST]
-                    b = st // n1
-                    stc = (st - n1 * b).astype(np.float64)
-                    sttc = s[:, base + STT] - 2 * b * st + n1 * b * b
-                    stqc = s[:, base + STQ] - a * st - b * sq + n1 * a * b
-                    vt = sttc.astype(np.float64) - stc * stc / nf
-                    sl = ((stqc.astype(np.float64) - stc * sdf / nf) / vt) * plan.slope_factor[i]
-                    slope = np.where((n > 1) & (vt > 0.0), sl, NAN)
-                stats.append((mean, std, slope))
-                cache[(i, f"mean_{fs.windows[w].name}")] = mean
-            mean_l, std_l, _ = stats[lw]
-            for agg in fs.sensor_aggs:
-                if agg == "last":
-                    out[:, col] = x
-                elif agg == "delta":
-                    out[:, col] = x - prev[:, i]
-                else:
-                    out[:, col] = np.where(std_l > 0.0, (x - mean_l) / std_l, NAN)
-                col += 1
-            for w in range(plan.n_windows):
-                aggs = fs.windows[w].aggs
-                mean, std, slope = stats[w]
-                for agg, val in (
-                    ("mean", mean),
-                    ("std", std),
-                    ("min", mins[:, w, i]),
-                    ("max", maxs[:, w, i]),
-                    ("slope", slope),
-                ):
-                    if agg in aggs:
-                        out[:, col] = val
-                        col += 1
-                if "bad" in aggs:
-                    out[:, col] = sums[:, w, base + BAD]
-                    col += 1
-        names = [w.name for w in fs.windows]
-        for cw in fs.count_windows:
-            out[:, col] = sums[:, names.index(cw), 0]
-            col += 1
-        out[:, col] = dt_ms / 1000.0
-        col += 1
-        sidx = {s: k for k, s in enumerate(fs.sensors)}
-        for r in fs.ratios:
-            i, j = sidx[r.numerator], sidx[r.denominator]
-            if r.source == "last":
-                num, den = last[:, i], last[:, j]
-            else:
-                num, den = cache[(i, r.source)], cache[(j, r.source)]
-            out[:, col] = np.where(den != 0.0, num / den, NAN)
-            col += 1
-    assert col == len(fs.names)
+        for pr in plan.pairs:
+            s = sums[:, pr.w, :]
+            base = pr.base
+            i = pr.i
+            n = s[:, base]
+            if pr.bad >= 0:
+                out[:, pr.bad] = s[:, base + BAD]
+            has = n > 0
+            n1 = np.where(has, n, 1)
+            nf = n1.astype(np.float64)
+            sq = s[:, base + SQ]
+            mean = (sq.astype(np.float64) / nf) / plan.scales[i]
+            if pr.mean >= 0:
+                out[:, pr.mean] = np.where(has, mean, NAN)
+            if pr.min >= 0:
+                out[:, pr.min] = mins[:, pr.w, i]
+            if pr.max >= 0:
+                out[:, pr.max] = maxs[:, pr.w, i]
+            a = sq // n1
+            sdf = (sq - n1 * a).astype(np.float64)
+            if pr.need_std:
+                sdd = s[:, base + SQQ] - 2 * a * sq + n1 * a * a
+                v = (sdd.astype(np.float64) - sdf * sdf / nf) / nf
+                std = np.sqrt(np.where(v > 0.0, v, 0.0)) / plan.scales[i]
+                if pr.std >= 0:
+                    out[:, pr.std] = np.where(has, std, NAN)
+                if pr.is_long and plan.zscore[i] >= 0:
+                    z = (last[:, i] - mean) / std
+                    out[:, plan.zscore[i]] = np.where(has & (std > 0.0), z, NAN)
+            if pr.slope >= 0:
+                st = s[:, base + ST]
+                b = st // n1
+                stc = (st - n1 * b).astype(np.float64)
+                sttc = s[:, base + STT] - 2 * b * st + n1 * b * b
+                stqc = s[:, base + STQ] - a * st - b * sq + n1 * a * b
+                vt = sttc.astype(np.float64) - stc * stc / nf
+                sl = ((stqc.astype(np.float64) - stc * sdf / nf) / vt) * plan.slope_factor[i]
+                out[:, pr.slope] = np.where((n > 1) & (vt > 0.0), sl, NAN)
+        for i, p in enumerate(plan.last):
+            if p >= 0:
+                out[:, p] = last[:, i]
+        for i, p in enumerate(plan.delta):
+            if p >= 0:
+                out[:, p] = last[:, i] - prev[:, i]
+        for p, w in plan.counts:
+            out[:, p] = sums[:, w, 0]
+        if plan.dt >= 0:
+            out[:, plan.dt] = dt_ms / 1000.0
+        for p, a_, b_ in plan.ratios:
+            den = out[:, b_]
+            out[:, p] = np.where(den != 0.0, out[:, a_] / den, NAN)
     return out

@@ -93,6 +93,8 @@ class FeatureSet:
         for r in self.ratios:
             if r.numerator not in self.sensors or r.denominator not in self.sensors:
                 raise ValueError(f"ratio {r.name}: unknown sensor")
+            if r.source == "last" and "last" not in self.sensor_aggs:
+                raise ValueError(f"ratio {r.name}: needs the `last` features")
             if r.source != "last" and r.source not in self._window_feature_suffixes():
                 raise ValueError(f"ratio {r.name}: unknown source {r.source}")
 

@@ -46,7 +46,7 @@ from __future__ import annotations
 import sys
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from operator import add, sub
 
@@ -63,6 +63,18 @@ _NEVER = -(2**62)
 _REBASE_UNITS = 1 << 22
 _TRIM = 512
 _MASK64 = (1 << 64) - 1
+
+
+#: late, window sums, window mins, window maxs, own values, predecessor's values, dt (ms)
+_Raw = tuple[
+    bool,
+    list[tuple[int, ...]],
+    list[Sequence[float]],
+    list[Sequence[float]],
+    tuple[float, ...],
+    tuple[float, ...],
+    float,
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +197,9 @@ class OnlineFeatures:
         mm = p.minmax_windows
         self._mm = mm
         self._mm_longest = max(mm, key=lambda w: p.window_ms[w]) if mm else -1
-        self._nan_row = [NAN] * p.n_sensors
+        self._nan_row = (NAN,) * p.n_sensors
+        self._nan_rows: list[Sequence[float]] = [self._nan_row] * p.n_windows
+        self._mm_short = tuple(w for w in mm if w != self._mm_longest)
 
     # ── public API ───────────────────────────────────────────────────────────────────────
     def update(self, reading: SensorReading) -> FeatureUpdate:
@@ -294,20 +308,7 @@ class OnlineFeatures:
             newP.append(acc)
         st.P = newP
 
-    def _advance(
-        self, r: SensorReading
-    ) -> (
-        tuple[
-            bool,
-            list[tuple[int, ...]],
-            list[list[float]],
-            list[list[float]],
-            list[float],
-            list[float],
-            float,
-        ]
-        | None
-    ):
+    def _advance(self, r: SensorReading) -> _Raw | None:
         ts = r.ts_ms
         st = self._devices.get(r.device_id)
         if st is None:
@@ -335,47 +336,86 @@ class OnlineFeatures:
             return None
         # 2. late or accepted
         vals = r.values
-        xs = tuple(NAN if (v := vals.get(s)) is None else float(v) for s in self._sensors)
+        sensors = self._sensors
         late = ts < M0 - self._L
         tsl = st.ts
         P = st.P
         entries = st.entries
+        minq = st.minq
+        maxq = st.maxq
+        prev: tuple[float, ...]
         if late:
             self.late_count += 1
+            xs = tuple(NAN if (v := vals.get(s)) is None else float(v) for s in sensors)
             prev = self._nan_row
             dt = NAN
         else:
             p = bisect_right(tsl, ts)
+            in_order = p == len(tsl)
             if p > 0:
-                pxs = entries[p - 1][0]
-                prev = list(pxs)
+                prev = entries[p - 1][0]
                 dt = float(ts - tsl[p - 1])
-                bads = tuple(1 if (x != x or x == px) else 0 for x, px in zip(xs, pxs, strict=True))
             else:
                 prev = self._nan_row
                 dt = NAN
-                bads = tuple(1 if x != x else 0 for x in xs)
             tu = ts // self._unit - st.t0
             if tu > _REBASE_UNITS or tu < -_REBASE_UNITS:
                 self._rebase(st, ts // self._unit)
                 P = st.P
                 tu = 0
-            c = self._contribution(tu, xs, bads)
-            if p == len(tsl):
-                P.append(tuple(map(add, P[-1], c)) if P else c)
+            xl: list[float] = []
+            bl: list[int] = []
+            c: list[int] = [1]
+            scales = self._scales
+            for i, s in enumerate(sensors):
+                v = vals.get(s)
+                if v is None:
+                    xl.append(NAN)
+                    bl.append(1)
+                    c.extend(self._missing)
+                    continue
+                x = float(v)
+                xl.append(x)
+                bad = 1 if x == prev[i] else 0
+                bl.append(bad)
+                q = round(x * scales[i])
+                c.extend((1, q, q * q, bad, tu, tu * tu, tu * q))
+                if in_order:  # monotonic deques, inlined (the common case)
+                    d = minq[i]
+                    dv = d.v
+                    dts = d.ts
+                    h = d.head
+                    while len(dv) > h and dv[-1] >= x:
+                        dv.pop()
+                        dts.pop()
+                    dv.append(x)
+                    dts.append(ts)
+                    d = maxq[i]
+                    dv = d.v
+                    dts = d.ts
+                    h = d.head
+                    nx = -x
+                    while len(dv) > h and dv[-1] >= nx:
+                        dv.pop()
+                        dts.pop()
+                    dv.append(nx)
+                    dts.append(ts)
+                else:
+                    minq[i].push(ts, x)
+                    maxq[i].push(ts, -x)
+            xs = tuple(xl)
+            ct = tuple(c)
+            if in_order:
+                P.append(tuple(map(add, P[-1], ct)) if P else ct)
                 tsl.append(ts)
-                entries.append((xs, bads))
+                entries.append((xs, tuple(bl)))
             else:
                 base = P[p - 1] if p > 0 else self._zero
-                P.insert(p, tuple(map(add, base, c)))
+                P.insert(p, tuple(map(add, base, ct)))
                 for k in range(p + 1, len(P)):
-                    P[k] = tuple(map(add, P[k], c))
+                    P[k] = tuple(map(add, P[k], ct))
                 tsl.insert(p, ts)
-                entries.insert(p, (xs, bads))
-            for i, x in enumerate(xs):
-                if x == x:
-                    st.minq[i].push(ts, x)
-                    st.maxq[i].push(ts, -x)
+                entries.insert(p, (xs, tuple(bl)))
         # 3. windows: evict, then sums, min and max
         lo = st.lo
         n = len(tsl)
@@ -390,34 +430,44 @@ class OnlineFeatures:
             lo[w] = k
             sums.append(tuple(map(sub, end, P[k - 1])) if k > 0 else end)
         klong = lo[self._lw]
-        if klong > _TRIM + 1 and klong * 2 > n:
+        if klong > _TRIM + 1:
             cut = klong - 1
             del tsl[:cut]
             del P[:cut]
             del entries[:cut]
             for w in range(len(lo)):
                 lo[w] -= cut
-        mins: list[list[float]] = []
-        maxs: list[list[float]] = []
+        mins: list[Sequence[float]] = self._nan_rows[:]
+        maxs: list[Sequence[float]] = self._nan_rows[:]
         mm_long = self._mm_longest
         if mm_long >= 0:
             thr_long = M - self._wms[mm_long]
-            for q in st.minq:
-                q.evict(thr_long)
-            for q in st.maxq:
-                q.evict(thr_long)
-        for w in range(len(self._wms)):
-            if w not in self._mm:
-                mins.append(self._nan_row)
-                maxs.append(self._nan_row)
-            elif w == mm_long:
-                mins.append([q.front() for q in st.minq])
-                maxs.append([-q.front() for q in st.maxq])
-            else:
-                thr = M - self._wms[w]
-                mins.append([q.first_after(thr) for q in st.minq])
-                maxs.append([-q.first_after(thr) for q in st.maxq])
-        return late, sums, mins, maxs, list(xs), prev, dt
+            short = self._mm_short
+            thr_short = [M - self._wms[w] for w in short]
+            for qs, out, sign in ((minq, mins, 1.0), (maxq, maxs, -1.0)):
+                front: list[float] = []
+                sh: list[list[float]] = [[] for _ in short]
+                for d in qs:
+                    dts = d.ts
+                    h = d.head
+                    nd = len(dts)
+                    while h < nd and dts[h] <= thr_long:
+                        h += 1
+                    if h > _TRIM:
+                        del dts[:h]
+                        del d.v[:h]
+                        nd -= h
+                        h = 0
+                    d.head = h
+                    dv = d.v
+                    front.append(sign * dv[h] if h < nd else NAN)
+                    for j, thr in enumerate(thr_short):
+                        k = bisect_right(dts, thr, h)
+                        sh[j].append(sign * dv[k] if k < nd else NAN)
+                out[mm_long] = front
+                for j, w in enumerate(short):
+                    out[w] = sh[j]
+        return late, sums, mins, maxs, xs, prev, dt
 
 
 assert PER_SENSOR == 7
