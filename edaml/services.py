@@ -137,14 +137,18 @@ class Service:
             f"see {self.log_file}:\n{tail(self.log_file)}"
         )
 
-    def stop(self, timeout: float = 30.0) -> bool:
-        """Stop the process group edaml started; return True when something was stopped."""
+    def request_stop(self) -> int | None:
+        """Send SIGTERM to the process group edaml started; return its pid (None: not running)."""
         pid = self.pid()
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
-            return False
+            return None
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
+        return pid
+
+    def wait_stopped(self, pid: int, timeout: float = 30.0) -> None:
+        """Wait for the group to exit after `request_stop`; SIGKILL it past the timeout."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and _group_alive(pid):
             _reap(pid)
@@ -154,6 +158,13 @@ class Service:
                 os.killpg(pid, signal.SIGKILL)
         _reap(pid)
         self.pid_file.unlink(missing_ok=True)
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop the process group edaml started; return True when something was stopped."""
+        pid = self.request_stop()
+        if pid is None:
+            return False
+        self.wait_stopped(pid, timeout)
         return True
 
 

@@ -153,7 +153,12 @@ class Stack:
 
     def down(self) -> list[str]:
         """Stop what edaml started (by pid), in reverse order; return the names stopped."""
-        return [svc.name for svc in reversed(self.services()) if svc.stop()]
+        # Signal every service first, then wait: they shut down side by side.
+        pending = [(svc, svc.request_stop()) for svc in reversed(self.services())]
+        for svc, pid in pending:
+            if pid is not None:
+                svc.wait_stopped(pid)
+        return [svc.name for svc, pid in pending if pid is not None]
 
     def status(self) -> list[tuple[str, str, str]]:
         """(name, address, state) for each service, external ones included."""
