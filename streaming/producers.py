@@ -39,20 +39,24 @@ class EventSink:
     retried; delivery failures are counted and raised by `close()`."""
 
     def __init__(self, bootstrap: str, **overrides: Any) -> None:
-        self.failed = 0
-        self.first_error: KafkaError | None = None
+        self._errors: list[KafkaError] = []
+        errors = self._errors  # the callback must not hold `self`: no cycle, prompt cleanup
+
+        def on_delivery(err: KafkaError | None, msg: Message) -> None:
+            if err is not None:
+                errors.append(err)
+
         conf: dict[str, Any] = {
             # Only failures call back: a callback per record would cost a Python call each.
             "delivery.report.only.error": True,
-            "on_delivery": self._on_delivery,
+            "on_delivery": on_delivery,
         }
         conf.update(overrides)
         self.producer = make_producer(bootstrap, **conf)
 
-    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
-        if err is not None:
-            self.failed += 1
-            self.first_error = self.first_error or err
+    @property
+    def failed(self) -> int:
+        return len(self._errors)
 
     def produce_many(
         self, topic: str, values: Sequence[str | bytes], keys: Sequence[bytes], ts: Sequence[int]
@@ -89,8 +93,8 @@ class EventSink:
         left = self.producer.flush(timeout)
         if left:
             raise DeliveryError(f"{left} records still undelivered after {timeout:.0f}s")
-        if self.failed:
-            raise DeliveryError(f"{self.failed} records failed, first: {self.first_error}")
+        if self._errors:
+            raise DeliveryError(f"{self.failed} records failed, first: {self._errors[0]}")
 
 
 @dataclass(frozen=True, slots=True)
