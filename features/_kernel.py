@@ -69,6 +69,18 @@ class Plan:
     ratios: tuple[tuple[int, int, int], ...]  # (position, numerator pos, denominator pos)
     n_features: int
 
+    @property
+    def pair_rows(self) -> tuple[tuple[int, int, int, int, int, int, int, int, int, bool, bool], ...]:
+        """`pairs` as plain tuples (unpacking is much cheaper than attribute access)."""
+        return self._pair_rows
+
+    def __post_init__(self) -> None:
+        rows = tuple(
+            (p.w, p.i, p.base, p.mean, p.std, p.min, p.max, p.slope, p.bad, p.need_std, p.is_long)
+            for p in self.pairs
+        )
+        object.__setattr__(self, "_pair_rows", rows)
+
     @staticmethod
     def of(fs: FeatureSet) -> Plan:
         idx = fs.index
@@ -139,36 +151,34 @@ def finalize_one(
     scales = plan.scales
     sfac = plan.slope_factor
     zpos = plan.zscore
-    for pr in plan.pairs:
-        s = sums[pr.w]
-        base = pr.base
+    for w, i, base, pmean, pstd, pmin, pmax, pslope, pbad, need_std, is_long in plan.pair_rows:
+        s = sums[w]
         n = s[base]
-        if pr.bad >= 0:
-            out[pr.bad] = float(s[base + BAD])
+        if pbad >= 0:
+            out[pbad] = float(s[base + BAD])
         if n <= 0:
             continue
-        i = pr.i
         scale = scales[i]
         sq = s[base + SQ]
         nf = float(n)
         mean = (float(sq) / nf) / scale
-        if pr.mean >= 0:
-            out[pr.mean] = mean
-        if pr.min >= 0:
-            out[pr.min] = mins[pr.w][i]
-        if pr.max >= 0:
-            out[pr.max] = maxs[pr.w][i]
+        if pmean >= 0:
+            out[pmean] = mean
+        if pmin >= 0:
+            out[pmin] = mins[w][i]
+        if pmax >= 0:
+            out[pmax] = maxs[w][i]
         a = sq // n
         sdf = float(sq - n * a)
-        if pr.need_std:
+        if need_std:
             sdd = s[base + SQQ] - 2 * a * sq + n * a * a
             v = (float(sdd) - sdf * sdf / nf) / nf
             std = sqrt(v if v > 0.0 else 0.0) / scale
-            if pr.std >= 0:
-                out[pr.std] = std
-            if pr.is_long and zpos[i] >= 0 and std > 0.0:
+            if pstd >= 0:
+                out[pstd] = std
+            if is_long and zpos[i] >= 0 and std > 0.0:
                 out[zpos[i]] = (last[i] - mean) / std
-        if pr.slope >= 0 and n > 1:
+        if pslope >= 0 and n > 1:
             st = s[base + ST]
             b = st // n
             stc = float(st - n * b)
@@ -176,7 +186,7 @@ def finalize_one(
             stqc = s[base + STQ] - a * st - b * sq + n * a * b
             vt = float(sttc) - stc * stc / nf
             if vt > 0.0:
-                out[pr.slope] = ((float(stqc) - stc * sdf / nf) / vt) * sfac[i]
+                out[pslope] = ((float(stqc) - stc * sdf / nf) / vt) * sfac[i]
     for i, p in enumerate(plan.last):
         if p >= 0:
             out[p] = last[i]
@@ -205,63 +215,64 @@ def finalize_many(
 ) -> np.ndarray:
     """Features of many readings.
 
-    sums: int64 (rows, windows, VEC); mins/maxs: float64 (rows, windows, sensors), NaN when
+    sums: int64 (windows, VEC, rows) (each sum a contiguous row); mins/maxs: float64 (rows, windows, sensors), NaN when
     the window has no present value or needs no min/max; last/prev: float64 (rows, sensors),
     the reading's own and its predecessor's values (NaN: missing/none); dt_ms: float64 (rows,)
-    time since the predecessor. Returns float64 (rows, features) in `plan.fs.names` order.
+    time since the predecessor. Returns float64 (rows, features) in `plan.fs.names` order
+    (a transposed view: each feature is contiguous).
     """
-    rows = sums.shape[0]
-    out = np.full((rows, plan.n_features), NAN)
+    rows = sums.shape[2]
+    out = np.full((plan.n_features, rows), NAN)  # one contiguous row per feature
     with np.errstate(all="ignore"):
         for pr in plan.pairs:
-            s = sums[:, pr.w, :]
+            s = sums[pr.w]
             base = pr.base
             i = pr.i
-            n = s[:, base]
+            n = s[base]
             if pr.bad >= 0:
-                out[:, pr.bad] = s[:, base + BAD]
+                out[pr.bad] = s[base + BAD]
             has = n > 0
             n1 = np.where(has, n, 1)
             nf = n1.astype(np.float64)
-            sq = s[:, base + SQ]
+            sq = s[base + SQ]
             mean = (sq.astype(np.float64) / nf) / plan.scales[i]
             if pr.mean >= 0:
-                out[:, pr.mean] = np.where(has, mean, NAN)
+                out[pr.mean] = np.where(has, mean, NAN)
             if pr.min >= 0:
-                out[:, pr.min] = mins[:, pr.w, i]
+                out[pr.min] = mins[:, pr.w, i]
             if pr.max >= 0:
-                out[:, pr.max] = maxs[:, pr.w, i]
+                out[pr.max] = maxs[:, pr.w, i]
             a = sq // n1
             sdf = (sq - n1 * a).astype(np.float64)
             if pr.need_std:
-                sdd = s[:, base + SQQ] - 2 * a * sq + n1 * a * a
+                sdd = s[base + SQQ] - 2 * a * sq + n1 * a * a
                 v = (sdd.astype(np.float64) - sdf * sdf / nf) / nf
                 std = np.sqrt(np.where(v > 0.0, v, 0.0)) / plan.scales[i]
                 if pr.std >= 0:
-                    out[:, pr.std] = np.where(has, std, NAN)
+                    out[pr.std] = np.where(has, std, NAN)
                 if pr.is_long and plan.zscore[i] >= 0:
                     z = (last[:, i] - mean) / std
-                    out[:, plan.zscore[i]] = np.where(has & (std > 0.0), z, NAN)
+                    out[plan.zscore[i]] = np.where(has & (std > 0.0), z, NAN)
             if pr.slope >= 0:
-                st = s[:, base + ST]
+                st = s[base + ST]
                 b = st // n1
                 stc = (st - n1 * b).astype(np.float64)
-                sttc = s[:, base + STT] - 2 * b * st + n1 * b * b
-                stqc = s[:, base + STQ] - a * st - b * sq + n1 * a * b
+                sttc = s[base + STT] - 2 * b * st + n1 * b * b
+                stqc = s[base + STQ] - a * st - b * sq + n1 * a * b
                 vt = sttc.astype(np.float64) - stc * stc / nf
                 sl = ((stqc.astype(np.float64) - stc * sdf / nf) / vt) * plan.slope_factor[i]
-                out[:, pr.slope] = np.where((n > 1) & (vt > 0.0), sl, NAN)
+                out[pr.slope] = np.where((n > 1) & (vt > 0.0), sl, NAN)
         for i, p in enumerate(plan.last):
             if p >= 0:
-                out[:, p] = last[:, i]
+                out[p] = last[:, i]
         for i, p in enumerate(plan.delta):
             if p >= 0:
-                out[:, p] = last[:, i] - prev[:, i]
+                out[p] = last[:, i] - prev[:, i]
         for p, w in plan.counts:
-            out[:, p] = sums[:, w, 0]
+            out[p] = sums[w, 0]
         if plan.dt >= 0:
-            out[:, plan.dt] = dt_ms / 1000.0
+            out[plan.dt] = dt_ms / 1000.0
         for p, a_, b_ in plan.ratios:
-            den = out[:, b_]
-            out[:, p] = np.where(den != 0.0, out[:, a_] / den, NAN)
-    return out
+            den = out[b_]
+            out[p] = np.where(den != 0.0, out[a_] / den, NAN)
+    return out.T

@@ -60,7 +60,6 @@ def compute_features(readings: pd.DataFrame, feature_set: FeatureSet = FEATURE_S
     dev = dev_codes[order].astype(np.int64)
     ts = ts_in[order]
     X = readings[list(fs.sensors)].to_numpy(dtype=np.float64)[order]
-    eids = readings["event_id"].to_numpy()[order]
 
     n = n_in
     start = np.flatnonzero(np.r_[True, dev[1:] != dev[:-1]])
@@ -77,7 +76,7 @@ def compute_features(readings: pd.DataFrame, feature_set: FeatureSet = FEATURE_S
     M0 = np.empty(n, dtype=np.int64)
     M0[1:] = M[:-1]
     M0[start] = _NEVER
-    eid_codes, _ = pd.factorize(eids, sort=False)
+    eid_codes = pd.factorize(readings["event_id"], sort=False)[0][order]
     grp = pd.Series(ts).groupby([dev, eid_codes], sort=False)
     seen = grp.cummax().groupby([dev, eid_codes], sort=False).shift(1).to_numpy()
     has_seen = ~np.isnan(seen.astype(np.float64))
@@ -133,26 +132,30 @@ def compute_features(readings: pd.DataFrame, feature_set: FeatureSet = FEATURE_S
         stuck = has_prev[:, None] & present & (X == prev)
     bad = (~present) | stuck
     scales = np.asarray(fs.scales, dtype=np.int64)
-    q = np.where(present, np.rint(np.where(present, X, 0.0) * scales), 0).astype(np.int64)
-    t = ts // fs.time_unit_ms
-    c = np.zeros((n, plan.vec), dtype=np.int64)
-    c[:, 0] = 1
+    # contributions of the accepted readings in sorted order, one contiguous row per sum
+    qs = np.where(present[srt], np.rint(np.where(present[srt], X[srt], 0.0) * scales), 0).astype(
+        np.int64
+    )
+    ps = present[srt].astype(np.int64)
+    t = ts[srt] // fs.time_unit_ms
+    c = np.empty((plan.vec, m), dtype=np.int64)
+    c[0] = 1
     for i in range(S):
         b = 1 + PER_SENSOR * i
-        p_i = present[:, i].astype(np.int64)
-        c[:, b] = p_i
-        c[:, b + SQ] = q[:, i]
-        c[:, b + SQQ] = q[:, i] * q[:, i]
-        c[:, b + BAD] = bad[:, i]
-        c[:, b + ST] = t * p_i
-        c[:, b + STT] = t * t * p_i
-        c[:, b + STQ] = t * q[:, i]
-    P = np.zeros((m + 1, plan.vec), dtype=np.int64)
-    np.cumsum(c[srt], axis=0, out=P[1:])
+        q_i = qs[:, i]
+        c[b] = ps[:, i]
+        c[b + SQ] = q_i
+        np.multiply(q_i, q_i, out=c[b + SQQ])
+        c[b + BAD] = bad[srt, i]
+        np.multiply(t, ps[:, i], out=c[b + ST])
+        np.multiply(c[b + ST], t, out=c[b + STT])
+        np.multiply(t, q_i, out=c[b + STQ])
+    P = np.zeros((plan.vec, m + 1), dtype=np.int64)
+    np.cumsum(c, axis=1, out=P[:, 1:])
     # corrections: row r loses every j in its exclusion set
     corr_rows, corr_inv = np.unique(pair_row, return_inverse=True)
     corr = np.zeros((len(corr_rows), plan.vec), dtype=np.int64)
-    np.add.at(corr, corr_inv, c[srt[pair_pos]])
+    np.add.at(corr, corr_inv, c[:, pair_pos].T)
 
     # ── window bounds, min/max ───────────────────────────────────────────────────────────
     W = plan.n_windows
@@ -173,28 +176,29 @@ def compute_features(readings: pd.DataFrame, feature_set: FeatureSet = FEATURE_S
     out_rows = out_rows[np.argsort(order[out_rows], kind="stable")]
     corr_at = np.full(n, -1, dtype=np.int64)
     corr_at[corr_rows] = np.arange(len(corr_rows))
-    values = np.empty((len(out_rows), len(names)), dtype=np.float64)
+    values = np.empty((len(names), len(out_rows)), dtype=np.float64)  # feature-major
     for k in range(0, len(out_rows), _CHUNK):
         rows = out_rows[k : k + _CHUNK]
-        sums = np.empty((len(rows), W, plan.vec), dtype=np.int64)
+        sums = np.empty((W, plan.vec, len(rows)), dtype=np.int64)
         ci = corr_at[rows]
-        has_c = ci >= 0
+        has_c = np.flatnonzero(ci >= 0)
         for w in range(W):
             lo, hi = bounds[w]
-            sums[:, w, :] = P[hi[rows]] - P[lo[rows]]
-            sums[has_c, w, :] -= corr[ci[has_c]]
-        values[k : k + _CHUNK] = finalize_many(
+            np.subtract(P[:, hi[rows]], P[:, lo[rows]], out=sums[w])
+            sums[w][:, has_c] -= corr[ci[has_c]].T
+        values[:, k : k + _CHUNK] = finalize_many(
             plan, sums, mins[rows], maxs[rows], X[rows], prev[rows], dt_ms[rows]
-        )
+        ).T
+    src = order[out_rows]
     res = pd.DataFrame(
         {
-            "event_id": eids[out_rows],
-            "device_id": readings["device_id"].to_numpy()[order[out_rows]],
+            "event_id": readings["event_id"].take(src).to_numpy(),
+            "device_id": readings["device_id"].take(src).to_numpy(),
             "ts_ms": ts[out_rows],
             "late": late[out_rows],
         }
     )
-    feats = pd.DataFrame(values, columns=names)
+    feats = pd.DataFrame(values.T, columns=names, copy=False)
     return pd.concat([res, feats], axis=1)
 
 

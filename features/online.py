@@ -228,7 +228,7 @@ class OnlineFeatures:
                 sums = np.array(wrapped, dtype=np.uint64).view(np.int64)
             values[~dup] = finalize_many(
                 p,
-                sums.reshape(len(kept), p.n_windows, p.vec),
+                np.ascontiguousarray(sums.reshape(len(kept), p.n_windows, p.vec).transpose(1, 2, 0)),
                 np.array([r[2] for r in kept], dtype=np.float64),
                 np.array([r[3] for r in kept], dtype=np.float64),
                 np.array([r[4] for r in kept], dtype=np.float64),
