@@ -1,0 +1,73 @@
+"""Pure modules of the scorer: breaker, PSI, reason codes, fallback, score_batch without Kafka."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from features.model_card import Histogram, SensorLimits
+from features.readings import SensorReading
+from streaming.breaker import CircuitBreaker
+from streaming.drift import psi
+from streaming.fallback import rule_score
+from streaming.raw_features import RAW_FEATURE_SET_VERSION, RawFeatures
+from streaming.reasons import ReferenceStats, model_reasons
+from streaming.scoring import ModelSlot, ScorerState, score_batch
+
+
+def test_breaker_opens_after_failures_and_half_open_probe_closes_it() -> None:
+    b = CircuitBreaker(failure_threshold=2, open_seconds=10)
+    b.record_failure(0, "x")
+    assert b.allow(0)
+    b.record_failure(1, "x")
+    assert b.state == "open" and not b.allow(5)
+    assert b.allow(11) and b.state == "half-open"
+    b.record_failure(11, "again")
+    assert b.state == "open" and not b.allow(12)
+    assert b.allow(21)
+    b.record_success()
+    assert b.state == "closed"
+
+
+def test_psi_is_zero_for_same_distribution_and_grows_with_shift() -> None:
+    ref = np.array([0.25, 0.25, 0.25, 0.25])
+    assert psi(ref, ref * 40) < 1e-9
+    small, big = psi(ref, np.array([30, 25, 25, 20])), psi(ref, np.array([0, 0, 10, 90]))
+    assert 0 < small < 0.1 < 0.25 < big
+
+
+def test_reasons_name_the_most_deviating_features_in_words() -> None:
+    hist = Histogram([0.0, 1.0, 2.0, 3.0, 4.0], [0.1, 0.4, 0.4, 0.1])
+    stats = ReferenceStats.from_reference(
+        ["temperature_mean", "rpm_mean"], {"temperature_mean": hist, "rpm_mean": hist}
+    )
+    reasons = model_reasons(stats, np.array([2.1, 9.0]))
+    assert reasons[0].feature == "rpm_mean" and reasons[0].contribution > 3
+    assert "above its training mean" in reasons[0].text
+
+
+def test_fallback_flags_only_readings_outside_limits() -> None:
+    limits = {"temperature": SensorLimits(0.0, 90.0)}
+    hot = SensorReading("e", "d", 1, {"temperature": 99.0})
+    ok = SensorReading("f", "d", 1, {"temperature": 50.0})
+    score, reasons = rule_score(hot, limits)
+    assert score > 0 and "above the safe limit of 90" in reasons[0].text
+    assert rule_score(ok, limits) == (0.0, [])
+
+
+def test_score_batch_without_models_uses_default_rules_and_drops_duplicates() -> None:
+    state = ScorerState(RawFeatures(), RAW_FEATURE_SET_VERSION)
+    slots = {"iot-anomaly": ModelSlot("iot-anomaly")}
+    vals = {
+        "temperature": 500.0 - 200.0,
+        "vibration": 2.0,
+        "pressure": 6.0,
+        "current": 40.0,
+        "rpm": 1500.0,
+    }
+    r1 = SensorReading("a", "d1", 1, vals)
+    r2 = SensorReading("b", "d1", 2, {**vals, "temperature": 50.0})
+    out = score_batch(slots, [r1, r2, r1], state)
+    assert [s.reading_event_id for s in out.scored] == ["a", "b"]
+    assert state.duplicates == 1
+    assert all(s.fallback for s in out.scored)
+    assert [a.reading_event_id for a in out.alerts] == ["a"] and out.alerts[0].fallback
