@@ -152,6 +152,8 @@ def replay_csv(
                 progress(stats.rows, None)
     finally:
         sink.close()
+    if progress is not None:
+        progress(stats.rows, stats.rows)
     stats.elapsed_s = time.monotonic() - t0
     truth += [FaultLabel(d, kind, a, b, False) for d, kind, a, b in runs.close()]
     stats.labels = len(truth)

@@ -149,3 +149,13 @@ def test_label_columns_become_runs_of_non_normal_values() -> None:
         ("m-1", "status:RECOVERING", 3, 3),
         ("m-1", "status:BROKEN", 5, 5),
     ]
+
+
+def test_every_nab_file_has_a_timestamp_and_one_value_sensor() -> None:
+    files = sorted((NAB / "data").glob("*/*.csv"))
+    assert len(files) >= 50
+    for path in files:
+        layout = detect_layout(path)
+        assert layout.timestamp_column == "timestamp", path
+        assert layout.sensors == {"value": "value"}, path
+        assert layout.device_id_column is None and not layout.label_columns
