@@ -22,11 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from features._naive import naive_features  # noqa: E402
-from features._synth import synthetic_readings, to_readings  # noqa: E402
-from features.batch import compute_features  # noqa: E402
-from features.definitions import FEATURE_SET  # noqa: E402
-from features.online import OnlineFeatures  # noqa: E402
+from features._naive import naive_features
+from features._synth import synthetic_readings, to_readings
+from features.batch import compute_features
+from features.definitions import FEATURE_SET
+from features.online import OnlineFeatures
 
 log = logging.getLogger("bench_features")
 
@@ -47,7 +47,9 @@ def _best(fn, repeat: int = 2) -> float:  # type: ignore[no-untyped-def]
 
 def _memory_per_device(devices: int, per_device: int, cadence_ms: int) -> tuple[int, int]:
     """(bytes measured by tracemalloc, bytes estimated by memory_bytes) per device."""
-    readings = list(to_readings(synthetic_readings(devices, per_device, seed=3, cadence_ms=cadence_ms)))
+    readings = list(
+        to_readings(synthetic_readings(devices, per_device, seed=3, cadence_ms=cadence_ms))
+    )
     gc.collect()
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
@@ -132,7 +134,7 @@ def main() -> None:
     body = "\n".join(lines)
     log.info("%s", body)
     if args.write:
-        from stackutil import replace_section  # noqa: PLC0415 — imports the stack helpers
+        from stackutil import replace_section
 
         replace_section("Features", body)
 

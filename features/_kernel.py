@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -68,9 +68,14 @@ class Plan:
     dt: int
     ratios: tuple[tuple[int, int, int], ...]  # (position, numerator pos, denominator pos)
     n_features: int
+    _pair_rows: tuple[tuple[int, int, int, int, int, int, int, int, int, bool, bool], ...] = field(
+        default=(), repr=False, compare=False
+    )
 
     @property
-    def pair_rows(self) -> tuple[tuple[int, int, int, int, int, int, int, int, int, bool, bool], ...]:
+    def pair_rows(
+        self,
+    ) -> tuple[tuple[int, int, int, int, int, int, int, int, int, bool, bool], ...]:
         """`pairs` as plain tuples (unpacking is much cheaper than attribute access)."""
         return self._pair_rows
 
@@ -95,7 +100,10 @@ class Plan:
         pairs = []
         for i, s in enumerate(fs.sensors):
             for w, win in enumerate(fs.windows):
-                p = {a: pos(f"{s}__{a}_{win.name}") for a in ("mean", "std", "min", "max", "slope", "bad")}
+                p = {
+                    a: pos(f"{s}__{a}_{win.name}")
+                    for a in ("mean", "std", "min", "max", "slope", "bad")
+                }
                 pairs.append(
                     Pair(
                         w=w,

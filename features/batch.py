@@ -25,7 +25,7 @@ from features._kernel import BAD, PER_SENSOR, SQ, SQQ, ST, STQ, STT, Plan, final
 from features.definitions import FEATURE_SET, FeatureSet
 
 _NEVER = -(2**62)
-_CHUNK = 1 << 16
+_CHUNK = 4096
 
 
 def compute_features(readings: pd.DataFrame, feature_set: FeatureSet = FEATURE_SET) -> pd.DataFrame:
@@ -45,8 +45,8 @@ def compute_features(readings: pd.DataFrame, feature_set: FeatureSet = FEATURE_S
         empty["device_id"] = pd.Series(dtype=object)
         empty["ts_ms"] = pd.Series(dtype=np.int64)
         empty["late"] = pd.Series(dtype=bool)
-        for c in names:
-            empty[c] = pd.Series(dtype=np.float64)
+        for name in names:
+            empty[name] = pd.Series(dtype=np.float64)
         return empty
 
     dev_codes, _ = pd.factorize(readings["device_id"], sort=False)
@@ -59,11 +59,10 @@ def compute_features(readings: pd.DataFrame, feature_set: FeatureSet = FEATURE_S
     order = np.lexsort((np.arange(n_in), seq_in, dev_codes))  # arrival order, by device
     dev = dev_codes[order].astype(np.int64)
     ts = ts_in[order]
-    X = readings[list(fs.sensors)].to_numpy(dtype=np.float64)[order]
+    xv = readings[list(fs.sensors)].to_numpy(dtype=np.float64)[order]
 
     n = n_in
     start = np.flatnonzero(np.r_[True, dev[1:] != dev[:-1]])
-    dev_start = np.repeat(start, np.diff(np.r_[start, n]))  # first arrival row of the device
     t_lo = int(ts.min())
     big = np.int64(1) << np.int64(43)
     if int(ts.max()) - t_lo + fs.longest_window_ms + fs.dedup_horizon_ms >= int(big) // 2:
@@ -95,7 +94,7 @@ def compute_features(readings: pd.DataFrame, feature_set: FeatureSet = FEATURE_S
     s_dev = dev[srt]
     s_start = np.searchsorted(s_key, s_dev * big - big // 2)  # device's first sorted position
     s_ts = ts[srt]
-    s_X = X[srt]
+    s_xv = xv[srt]
 
     # ── not-yet-arrived exclusions: accepted j excluded from rows [a_j, j) ──────────────────
     a = np.searchsorted(M_key, key[srt], side="left")
@@ -122,18 +121,18 @@ def compute_features(readings: pd.DataFrame, feature_set: FeatureSet = FEATURE_S
     has_prev = acc & (prev_pos >= 0)
     has_prev[acc] &= prev_pos[acc] >= s_start[np.maximum(own[acc], 0)]
     pp = np.where(has_prev, prev_pos, 0)
-    prev = np.where(has_prev[:, None], s_X[pp] if m else np.nan, np.nan)
+    prev = np.where(has_prev[:, None], s_xv[pp] if m else np.nan, np.nan)
     dt_ms = np.where(has_prev, (ts - (s_ts[pp] if m else 0)).astype(np.float64), np.nan)
 
     # ── contributions, prefix sums ───────────────────────────────────────────────────────
     S = len(fs.sensors)
-    present = ~np.isnan(X)
+    present = ~np.isnan(xv)
     with np.errstate(invalid="ignore"):
-        stuck = has_prev[:, None] & present & (X == prev)
+        stuck = has_prev[:, None] & present & (xv == prev)
     bad = (~present) | stuck
     scales = np.asarray(fs.scales, dtype=np.int64)
     # contributions of the accepted readings in sorted order, one contiguous row per sum
-    qs = np.where(present[srt], np.rint(np.where(present[srt], X[srt], 0.0) * scales), 0).astype(
+    qs = np.where(present[srt], np.rint(np.where(present[srt], xv[srt], 0.0) * scales), 0).astype(
         np.int64
     )
     ps = present[srt].astype(np.int64)
@@ -167,13 +166,23 @@ def compute_features(readings: pd.DataFrame, feature_set: FeatureSet = FEATURE_S
     mins = np.full((n, W, S), np.nan)
     maxs = np.full((n, W, S), np.nan)
     if m and plan.minmax_windows:
-        for w in plan.minmax_windows:
-            lo, hi = bounds[w]
-            mins[:, w, :], maxs[:, w, :] = _range_min_max(s_X, lo, hi, pair_row, pair_pos)
+        mm = plan.minmax_windows
+        k = len(mm)
+        # all windows' queries at once: row r of window number j is query j * n + r
+        lo = np.concatenate([bounds[w][0] for w in mm])
+        hi = np.concatenate([bounds[w][1] for w in mm])
+        pr = np.concatenate([pair_row + j * n for j in range(k)])
+        pp = np.tile(pair_pos, k)
+        mn, mx = _range_min_max(s_xv, lo, hi, pr, pp)
+        for j, w in enumerate(mm):
+            mins[:, w, :] = mn[j * n : (j + 1) * n]
+            maxs[:, w, :] = mx[j * n : (j + 1) * n]
 
     # ── assemble rows (in input order), finalize in chunks ───────────────────────────────
     out_rows = np.flatnonzero(~dup)
-    out_rows = out_rows[np.argsort(order[out_rows], kind="stable")]
+    # computed in arrival order (device by device: sequential memory access), then put back
+    # into input order
+    perm = np.argsort(order[out_rows], kind="stable")
     corr_at = np.full(n, -1, dtype=np.int64)
     corr_at[corr_rows] = np.arange(len(corr_rows))
     values = np.empty((len(names), len(out_rows)), dtype=np.float64)  # feature-major
@@ -187,13 +196,15 @@ def compute_features(readings: pd.DataFrame, feature_set: FeatureSet = FEATURE_S
             np.subtract(P[:, hi[rows]], P[:, lo[rows]], out=sums[w])
             sums[w][:, has_c] -= corr[ci[has_c]].T
         values[:, k : k + _CHUNK] = finalize_many(
-            plan, sums, mins[rows], maxs[rows], X[rows], prev[rows], dt_ms[rows]
+            plan, sums, mins[rows], maxs[rows], xv[rows], prev[rows], dt_ms[rows]
         ).T
+    values = values[:, perm]
+    out_rows = out_rows[perm]
     src = order[out_rows]
     res = pd.DataFrame(
         {
-            "event_id": readings["event_id"].take(src).to_numpy(),
-            "device_id": readings["device_id"].take(src).to_numpy(),
+            "event_id": readings["event_id"].take(src).reset_index(drop=True),
+            "device_id": readings["device_id"].take(src).reset_index(drop=True),
             "ts_ms": ts[out_rows],
             "late": late[out_rows],
         }

@@ -150,7 +150,6 @@ class _MonoDeque:
 
 class _Device:
     __slots__ = (
-        "M",
         "P",
         "entries",
         "fifo",
@@ -158,12 +157,13 @@ class _Device:
         "lo",
         "maxq",
         "minq",
+        "mx",
         "t0",
         "ts",
     )
 
     def __init__(self, n_sensors: int, n_windows: int, t0: int) -> None:
-        self.M = _NEVER
+        self.mx = _NEVER
         self.ids: dict[str, int] = {}
         self.fifo: deque[tuple[int, str]] = deque()
         self.ts: list[int] = []  # accepted readings, sorted by (ts, arrival)
@@ -228,7 +228,9 @@ class OnlineFeatures:
                 sums = np.array(wrapped, dtype=np.uint64).view(np.int64)
             values[~dup] = finalize_many(
                 p,
-                np.ascontiguousarray(sums.reshape(len(kept), p.n_windows, p.vec).transpose(1, 2, 0)),
+                np.ascontiguousarray(
+                    sums.reshape(len(kept), p.n_windows, p.vec).transpose(1, 2, 0)
+                ),
                 np.array([r[2] for r in kept], dtype=np.float64),
                 np.array([r[3] for r in kept], dtype=np.float64),
                 np.array([r[4] for r in kept], dtype=np.float64),
@@ -249,7 +251,7 @@ class OnlineFeatures:
 
     def drop_idle(self, before_ms: int) -> int:
         """Forget devices whose max event time is before `before_ms`; returns how many."""
-        idle = [d for d, st in self._devices.items() if st.M < before_ms]
+        idle = [d for d, st in self._devices.items() if st.mx < before_ms]
         for d in idle:
             del self._devices[d]
         return len(idle)
@@ -314,18 +316,18 @@ class OnlineFeatures:
         if st is None:
             st = _Device(len(self._sensors), len(self._wms), ts // self._unit)
             self._devices[r.device_id] = st
-        M0 = st.M
-        # 1. duplicates (and the bounded id memory: ids whose latest time is within R of M)
+        m0 = st.mx
+        # 1. duplicates (and the bounded id memory: ids whose latest time is within R of mx)
         eid = r.event_id
         ids = st.ids
         seen = ids.get(eid)
-        dup = seen is not None and seen > M0 - self._R
+        dup = seen is not None and seen > m0 - self._R
         ids[eid] = ts if seen is None or seen < ts else seen
-        M = M0 if M0 >= ts else ts
-        st.M = M
+        mx = m0 if ts <= m0 else ts
+        st.mx = mx
         fifo = st.fifo
         fifo.append((ts, eid))
-        horizon = M - self._R
+        horizon = mx - self._R
         while fifo[0][0] <= horizon:
             old = fifo.popleft()[1]
             got = ids.get(old)
@@ -337,7 +339,7 @@ class OnlineFeatures:
         # 2. late or accepted
         vals = r.values
         sensors = self._sensors
-        late = ts < M0 - self._L
+        late = ts < m0 - self._L
         tsl = st.ts
         P = st.P
         entries = st.entries
@@ -423,7 +425,7 @@ class OnlineFeatures:
         zero = self._zero
         end = P[-1] if P else zero
         for w, wms in enumerate(self._wms):
-            thr = M - wms
+            thr = mx - wms
             k = lo[w]
             while k < n and tsl[k] <= thr:
                 k += 1
@@ -441,9 +443,9 @@ class OnlineFeatures:
         maxs: list[Sequence[float]] = self._nan_rows[:]
         mm_long = self._mm_longest
         if mm_long >= 0:
-            thr_long = M - self._wms[mm_long]
+            thr_long = mx - self._wms[mm_long]
             short = self._mm_short
-            thr_short = [M - self._wms[w] for w in short]
+            thr_short = [mx - self._wms[w] for w in short]
             for qs, out, sign in ((minq, mins, 1.0), (maxq, maxs, -1.0)):
                 front: list[float] = []
                 sh: list[list[float]] = [[] for _ in short]

@@ -12,7 +12,9 @@ from features.online import OnlineFeatures
 
 def _stream(hours: float, seed: int = 4):  # type: ignore[no-untyped-def]
     per = int(hours * 3600 / 30)
-    return list(to_readings(synthetic_readings(1, per, seed=seed, out_of_order=0.03, duplicates=0.01)))
+    return list(
+        to_readings(synthetic_readings(1, per, seed=seed, out_of_order=0.03, duplicates=0.01))
+    )
 
 
 def test_state_stays_bounded_by_the_windows() -> None:

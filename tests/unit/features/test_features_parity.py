@@ -64,5 +64,5 @@ def test_update_many_equals_update() -> None:
 def test_parity_200k_readings_200_devices() -> None:
     df = synthetic_readings(200, 1000, seed=11, out_of_order=0.01, duplicates=0.005)
     assert len(df) >= 200_000
-    dups, late = _check(df)
+    dups, _ = _check(df)
     assert dups >= 900
