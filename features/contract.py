@@ -235,6 +235,9 @@ def _extra(v: Any) -> dict[str, str]:
 _uuid_match = _UUID_RE.fullmatch
 _second_get = _second_cache.get
 _range_get = SENSOR_RANGES.get
+(_T_LO, _T_HI), (_V_LO, _V_HI), (_P_LO, _P_HI), (_C_LO, _C_HI), (_R_LO, _R_HI) = (
+    SENSOR_RANGES[s] for s in SENSORS
+)
 
 
 def _reading_from_doc(d: dict[str, Any]) -> SensorReading:
@@ -273,7 +276,30 @@ def _reading_from_doc(d: dict[str, Any]) -> SensorReading:
         ts_ms = parse_ts(ts, "ts")
     values = d.get("values")
     out: dict[str, float | None] | None = None
-    if type(values) is dict and 0 < len(values) <= MAX_SENSORS:
+    if type(values) is dict and len(values) == 5:
+        # The usual reading: the five standard sensors, all present, floats within range.
+        # Checked without a loop, and orjson's dict is kept rather than copied.
+        t, v, p, c, r = (
+            values.get("temperature"),
+            values.get("vibration"),
+            values.get("pressure"),
+            values.get("current"),
+            values.get("rpm"),
+        )
+        if (
+            type(t) is float
+            and _T_LO <= t <= _T_HI
+            and type(v) is float
+            and _V_LO <= v <= _V_HI
+            and type(p) is float
+            and _P_LO <= p <= _P_HI
+            and type(c) is float
+            and _C_LO <= c <= _C_HI
+            and type(r) is float
+            and _R_LO <= r <= _R_HI
+        ):
+            out = values
+    if out is None and type(values) is dict and 0 < len(values) <= MAX_SENSORS:
         out = {}
         for name, x in values.items():
             if type(x) is float:
