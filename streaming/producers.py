@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,15 +149,26 @@ def backfill(
     sink = EventSink(bootstrap, **dict(producer_overrides or {}))
     readings = maintenance = 0
     t0 = time.perf_counter()
-    for _ in range(steps):
+
+    def next_step() -> tuple[list[str], list[int], list[Maintenance]]:
         step = sim.step()
         values = encode_readings_bulk(step.event_ids, step.ts_ms, prefixes, step.values)
-        sink.produce_many(topics.sensor_readings, values, keys, step.ts_ms.tolist())
-        _produce_maintenance(sink, topics, step.maintenance)
-        readings += len(values)
-        maintenance += len(step.maintenance)
-        if progress is not None:
-            progress(readings, steps * devices)
+        return values, step.ts_ms.tolist(), step.maintenance
+
+    # Pipelined: a worker simulates and encodes step k+1 (numpy and Arrow release the GIL for
+    # much of it) while this thread produces step k.
+    with ThreadPoolExecutor(1, thread_name_prefix="backfill-encode") as pool:
+        pending = pool.submit(next_step)
+        for k in range(steps):
+            values, ts, events = pending.result()
+            if k + 1 < steps:
+                pending = pool.submit(next_step)
+            sink.produce_many(topics.sensor_readings, values, keys, ts)
+            _produce_maintenance(sink, topics, events)
+            readings += len(values)
+            maintenance += len(events)
+            if progress is not None:
+                progress(readings, steps * devices)
     sink.close()
     elapsed = time.perf_counter() - t0
     labels = sim.labels()
