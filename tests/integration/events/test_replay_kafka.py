@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pyarrow.csv as pacsv
 import pytest
@@ -71,9 +72,10 @@ def test_broken_rows_go_to_the_dlq_with_their_reason(
     assert (stats.rows, stats.produced, stats.dlq) == (8, 3, 5)
     dead = read_all(kafka_bootstrap, topics.dlq, 5)
     assert len(dead) == 5
-    by_row = {}
+    by_row: dict[int, tuple[bytes | None, dict[str, bytes]]] = {}
     for m in dead:
-        h = {k: v for k, v in (m.headers() or [])}
+        received: Any = m.headers() or []  # a consumed record's headers: (name, bytes) pairs
+        h = {k: v for k, v in received if isinstance(v, bytes)}
         assert h["edaml.error.file"] == str(path).encode()
         assert m.key() == b"press-7"
         by_row[int(h["edaml.error.row"])] = (m.value(), h)

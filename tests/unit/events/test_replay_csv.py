@@ -24,8 +24,8 @@ from streaming.replay_csv import (
 NAB = Path("/work/shared/data/nab")
 
 
-def _ms(*args: int) -> int:
-    return round(dt.datetime(*args, tzinfo=dt.UTC).timestamp() * 1000)
+def _ms(y: int, mo: int, d: int, h: int = 0, mi: int = 0) -> int:
+    return round(dt.datetime(y, mo, d, h, mi, tzinfo=dt.UTC).timestamp() * 1000)
 
 
 @pytest.mark.parametrize(

@@ -162,3 +162,15 @@ def test_every_failure_is_preceded_by_its_degradation_signal(fleet_run: Run) -> 
         rel = (fleet_run.values[rows, i, j] - expected) / np.abs(expected)
         shift = np.nanmedian(rel) * DIRECTION[fault.primary]
         assert shift > 3 * sd, (label, fault.primary, shift, sd)
+
+
+def test_ten_thousand_devices_step_together() -> None:
+    sim = Simulator(SimConfig(devices=10_000, seed=4, interval_s=60))
+    steps = [sim.step() for _ in range(3)]
+    for s in steps:
+        assert s.values.shape == (10_000, 5) and s.ts_ms.shape == (10_000,)
+    assert len(set(sim.fleet.device_ids)) == 10_000
+    assert {m for m in sim.fleet.machine_types} == {"pump", "compressor", "fan", "conveyor"}
+    assert len(set(sim.fleet.sites)) == 3
+    ids = {i for s in steps for i in s.event_ids.to_pylist()}
+    assert len(ids) == 30_000
