@@ -46,6 +46,7 @@ from __future__ import annotations
 import sys
 from bisect import bisect_right
 from collections import deque
+from itertools import chain
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from operator import add, sub
@@ -220,22 +221,26 @@ class OnlineFeatures:
         values = np.full((n, len(self.feature_set.names)), NAN)
         kept = [r for r in raws if r is not None]
         if kept:
-            sums_list = [r[1] for r in kept]
+            k = len(kept)
+            w, nv, ns = p.n_windows, p.vec, p.n_sensors
+            flat_sums = [tuple(chain.from_iterable(r[1])) for r in kept]
             try:
-                sums = np.array(sums_list, dtype=np.int64)
+                sums = np.array(flat_sums, dtype=np.int64)
             except OverflowError:  # wrap like numpy's cumulative sums do (see _kernel)
-                wrapped = [[[v & _MASK64 for v in s] for s in row] for row in sums_list]
+                wrapped = [[v & _MASK64 for v in row] for row in flat_sums]
                 sums = np.array(wrapped, dtype=np.uint64).view(np.int64)
+            floats = np.array(
+                [(*chain(*r[2], *r[3]), *r[4], *r[5], r[6]) for r in kept], dtype=np.float64
+            )
+            mm = w * ns
             values[~dup] = finalize_many(
                 p,
-                np.ascontiguousarray(
-                    sums.reshape(len(kept), p.n_windows, p.vec).transpose(1, 2, 0)
-                ),
-                np.array([r[2] for r in kept], dtype=np.float64),
-                np.array([r[3] for r in kept], dtype=np.float64),
-                np.array([r[4] for r in kept], dtype=np.float64),
-                np.array([r[5] for r in kept], dtype=np.float64),
-                np.array([r[6] for r in kept], dtype=np.float64),
+                np.ascontiguousarray(sums.reshape(k, w, nv).transpose(1, 2, 0)),
+                floats[:, :mm].reshape(k, w, ns),
+                floats[:, mm : 2 * mm].reshape(k, w, ns),
+                floats[:, 2 * mm : 2 * mm + ns],
+                floats[:, 2 * mm + ns : 2 * mm + 2 * ns],
+                floats[:, -1],
             )
         return FeatureBatch(values, dup, late)
 
@@ -452,20 +457,26 @@ class OnlineFeatures:
                 for d in qs:
                     dts = d.ts
                     h = d.head
-                    nd = len(dts)
-                    while h < nd and dts[h] <= thr_long:
-                        h += 1
-                    if h > _TRIM:
-                        del dts[:h]
-                        del d.v[:h]
-                        nd -= h
-                        h = 0
-                    d.head = h
+                    if h < len(dts) and dts[h] <= thr_long:
+                        h = bisect_right(dts, thr_long, h)
+                        if h > _TRIM:
+                            del dts[:h]
+                            del d.v[:h]
+                            h = 0
+                        d.head = h
                     dv = d.v
-                    front.append(sign * dv[h] if h < nd else NAN)
-                    for j, thr in enumerate(thr_short):
+                    nd = len(dv)
+                    if h == nd:
+                        front.append(NAN)
+                        for lst in sh:
+                            lst.append(NAN)
+                        continue
+                    front.append(sign * dv[h])
+                    j = 0
+                    for thr in thr_short:
                         k = bisect_right(dts, thr, h)
                         sh[j].append(sign * dv[k] if k < nd else NAN)
+                        j += 1
                 out[mm_long] = front
                 for j, w in enumerate(short):
                     out[w] = sh[j]
