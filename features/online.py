@@ -46,9 +46,9 @@ from __future__ import annotations
 import sys
 from bisect import bisect_right
 from collections import deque
-from itertools import chain
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from operator import add, sub
 
 import numpy as np
@@ -472,11 +472,9 @@ class OnlineFeatures:
                             lst.append(NAN)
                         continue
                     front.append(sign * dv[h])
-                    j = 0
-                    for thr in thr_short:
+                    for lst, thr in zip(sh, thr_short, strict=True):
                         k = bisect_right(dts, thr, h)
-                        sh[j].append(sign * dv[k] if k < nd else NAN)
-                        j += 1
+                        lst.append(sign * dv[k] if k < nd else NAN)
                 out[mm_long] = front
                 for j, w in enumerate(short):
                     out[w] = sh[j]
