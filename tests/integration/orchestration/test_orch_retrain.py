@@ -99,7 +99,7 @@ def test_retrain_job_promotes_then_rejects_a_worse_challenger(
     )
     defs = build_defs(res)
     first, last = day_keys(end_ms, DAYS)
-    result = defs.resolve_job_def("retrain_job").execute_in_process(
+    result = defs.get_job_def("retrain_job").execute_in_process(
         instance=dg.DagsterInstance.ephemeral(),
         tags={
             "dagster/asset_partition_range_start": first,
