@@ -64,9 +64,11 @@ def compute_features(readings: pd.DataFrame, feature_set: FeatureSet = FEATURE_S
     n = n_in
     start = np.flatnonzero(np.r_[True, dev[1:] != dev[:-1]])
     t_lo = int(ts.min())
-    big = np.int64(1) << np.int64(43)
-    if int(ts.max()) - t_lo + fs.longest_window_ms + fs.dedup_horizon_ms >= int(big) // 2:
-        raise ValueError("event times span too long a range")
+    # one int64 key orders (device, time): device * big + time offset
+    span = int(ts.max()) - t_lo + fs.longest_window_ms + fs.dedup_horizon_ms + 1
+    big = np.int64(1 << (span.bit_length() + 1))
+    if (int(dev.max()) + 2) * int(big) >= 1 << 62:
+        raise ValueError("too many devices for the event-time span of one batch")
 
     # ── M, duplicates, late ──────────────────────────────────────────────────────────────
     key = dev * big + (ts - t_lo)
