@@ -10,8 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from features.contract import SENSOR_RANGES, ContractError, parse_reading
-from features.contract_bulk import encode_readings_bulk, reading_prefixes, uuid4_strings
+from features.contract import SENSOR_RANGES, ContractError, format_ts, parse_reading
+from features.contract_bulk import (
+    encode_readings_bulk,
+    iso_timestamps,
+    reading_prefixes,
+    uuid4_strings,
+)
 from features.readings import SENSORS
 
 
@@ -66,3 +71,9 @@ def test_out_of_range_values_are_refused() -> None:
     with pytest.raises(ContractError) as err:
         encode_readings_bulk(ids, np.array([0, 1]), prefixes, values)
     assert err.value.field == "values.vibration"
+
+
+@settings(deadline=None)
+@given(hnp.arrays(np.int64, st.integers(0, 50), elements=st.integers(0, 253402300799999)))
+def test_vectorised_timestamps_match_the_contract_formatter(ts: np.ndarray) -> None:
+    assert iso_timestamps(ts).to_pylist() == [format_ts(int(x)) for x in ts]
