@@ -142,6 +142,18 @@ def main() -> None:
         f"{mem_est / 1e6:.2f} MB), {mem_meas5 / 1e3:.0f} kB at a 5 min cadence.",
         "",
         "Targets: streaming >= 100k readings/s (floor 50k), batch >= 500k rows/s.",
+        "",
+        "Notes. Both paths agree bit for bit (tests/unit/features: parity on 200k readings). "
+        "The streaming path is pure Python and misses both its target and its floor on this "
+        "machine: per reading it runs dedup, a sorted insert with exact integer prefix sums, "
+        "ten monotonic deques (min/max of 5 sensors) and the scalar kernel. Profiled: the "
+        "deque queries (cache misses over many small per-device objects) and the kernel are "
+        "the largest parts; the numpy kernel per reading is ~10x slower than the scalar one "
+        "(per-call overhead), and `update_many` amortises the kernel but not the state "
+        "updates, so it only breaks even. Dropping min/max raises throughput by roughly a "
+        "third (measured informally). Scaling out is per partition (one scorer process per "
+        "core). The batch path's time is mostly the kernel and the min/max sparse table. "
+        "Memory is dominated by one tuple of 36 exact prefix sums per buffered reading.",
     ]
     body = "\n".join(lines)
     log.info("%s", body)
