@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     kafka_heap: str = "512m"
     mlflow_port: int = 5000
     dagster_port: int = 3000
+    scorer_port: int = 8000
     host: str = "127.0.0.1"
     topic_prefix: str = ""
     partitions: int = 6

@@ -115,6 +115,26 @@ def dagster_daemon(settings: Settings) -> Service:
     return svc
 
 
+def scorer(settings: Settings) -> Service:
+    """The streaming scorer (`edaml serve`) as a managed background service."""
+    url = f"http://{settings.host}:{settings.scorer_port}"
+    return Service(
+        name="scorer",
+        command=[_bin("edaml"), "serve", "--metrics-port", str(settings.scorer_port)],
+        home=settings.home_abs,
+        address=url,
+        ports={"EDAML_SCORER_PORT": (settings.host, settings.scorer_port)},
+        healthy=lambda: http_ok(f"{url}/healthz"),
+        env={
+            "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap,
+            "MLFLOW_TRACKING_URI": settings.tracking_uri,
+            "EDAML_HOME": str(settings.home_abs),
+        },
+        cwd=REPO_ROOT,
+        start_timeout=180.0,
+    )
+
+
 @dataclass
 class Stack:
     settings: Settings
@@ -129,9 +149,16 @@ class Stack:
         out += [dagster_webserver(self.settings), dagster_daemon(self.settings)]
         return out
 
+    def optional_services(self) -> list[Service]:
+        """Services `up` starts only when named (`demo` starts the scorer); `down` stops them."""
+        return [scorer(self.settings)]
+
     def up(self, *, only: set[str] | None = None) -> list[Service]:
         """Start what is not running, then wait for every service's health. Idempotent."""
-        chosen = [s for s in self.services() if only is None or s.name in only]
+        if only is None:
+            chosen = self.services()
+        else:
+            chosen = [s for s in self.services() + self.optional_services() if s.name in only]
         for svc in chosen:
             if not svc.running():
                 svc.check_ports()
@@ -154,7 +181,8 @@ class Stack:
     def down(self) -> list[str]:
         """Stop what edaml started (by pid), in reverse order; return the names stopped."""
         # Signal every service first, then wait: they shut down side by side.
-        pending = [(svc, svc.request_stop()) for svc in reversed(self.services())]
+        everything = self.services() + self.optional_services()
+        pending = [(svc, svc.request_stop()) for svc in reversed(everything)]
         for svc, pid in pending:
             if pid is not None:
                 svc.wait_stopped(pid)
@@ -177,7 +205,10 @@ class Stack:
             rows.append(
                 ("mlflow", s.tracking_uri, f"{'healthy' if ok else 'unreachable'} (external)")
             )
-        for svc in self.services():
+        optional = {svc.name for svc in self.optional_services()}
+        for svc in self.services() + self.optional_services():
+            if svc.name in optional and not svc.running():
+                continue
             if not svc.running():
                 state = "stopped"
             else:
@@ -187,5 +218,5 @@ class Stack:
                     else f"starting/unhealthy (pid {svc.pid()})"
                 )
             rows.append((svc.name, svc.address, state))
-        order = {"kafka": 0, "mlflow": 1, "dagster-webserver": 2, "dagster-daemon": 3}
+        order = {"kafka": 0, "mlflow": 1, "dagster-webserver": 2, "dagster-daemon": 3, "scorer": 4}
         return sorted(rows, key=lambda r: order.get(r[0], 9))

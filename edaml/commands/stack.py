@@ -35,7 +35,8 @@ def up(only: Only = None) -> None:
     """Start the services that are not running and wait until each is healthy."""
     settings = Settings()
     names = set(only) if only else None
-    known = {s.name for s in Stack(settings).services()}
+    stack = Stack(settings)
+    known = {s.name for s in stack.services() + stack.optional_services()}
     if names and not names <= known:
         console.print(
             f"[red]error:[/red] unknown service(s) {sorted(names - known)}; choose from {sorted(known)}"
