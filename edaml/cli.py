@@ -12,6 +12,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "edaml.commands.stack",
     "edaml.commands.serve",
     "edaml.commands.events",
+    "edaml.commands.train",
+    "edaml.commands.demo",
 )
 
 app = typer.Typer(
