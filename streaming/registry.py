@@ -12,6 +12,8 @@ allow-listed package (a crafted MLmodel file cannot make us load an arbitrary ca
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import logging
 import tempfile
 from dataclasses import dataclass
@@ -55,6 +57,18 @@ def trusted_types_of(model: Any) -> list[str]:
     return sorted(skops.io.get_untrusted_types(data=skops.io.dumps(model)))
 
 
+@functools.cache
+def pip_requirements() -> list[str]:
+    """The installed versions of what a served model needs (scikit-learn, skops, numpy, scipy)."""
+    out = []
+    for dist in ("scikit-learn", "skops", "numpy", "scipy"):
+        try:
+            out.append(f"{dist}=={importlib.metadata.version(dist)}")
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return out
+
+
 def log_model_version(
     model: Any,
     card: ModelCard,
@@ -70,6 +84,12 @@ def log_model_version(
     if mlflow.active_run() is None:
         raise RuntimeError("log_model_version must be called inside an active mlflow run")
     trusted = trusted_types_of(model)
+    version_tags = {
+        **tags,
+        "feature_set_version": card.feature_set_version,
+        "kind": card.kind,
+        "threshold": repr(card.threshold),
+    }
     info = mlflow.sklearn.log_model(
         sk_model=model,
         name="model",
@@ -77,18 +97,14 @@ def log_model_version(
         input_example=input_example,
         serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
         skops_trusted_types=trusted,
+        # Explicit requirements: inferring them imports the model in a subprocess (~10 s).
+        pip_requirements=pip_requirements(),
+        # Given here, the tags travel with the version's creation request (one round trip).
+        tags={k: str(v) for k, v in version_tags.items()},
     )
     mlflow.log_text(card.to_json().decode(), MODEL_CARD_ARTIFACT)
     version = str(info.registered_model_version)
     client = MlflowClient()
-    version_tags = {
-        **tags,
-        "feature_set_version": card.feature_set_version,
-        "kind": card.kind,
-        "threshold": repr(card.threshold),
-    }
-    for key, value in version_tags.items():
-        client.set_model_version_tag(card.model_name, version, key, str(value))
     if alias:
         client.set_registered_model_alias(card.model_name, alias, version)
     log.info("registered %s version %s (alias %s)", card.model_name, version, alias)

@@ -154,10 +154,13 @@ class ScorerService:
             self.ops.start()
         self.watcher.start()
         self.producer = self._new_producer()
+        over: dict[str, Any] = {"client.id": f"edaml-scorer-{self.instance_id}"}
+        if cfg.instance_id:
+            # Static membership: a restarted instance (same id) takes its partitions back at
+            # once instead of waiting for the dead member's session to time out (45 s).
+            over["group.instance.id"] = f"edaml-scorer-{cfg.instance_id}"
         self.consumer = make_consumer(
-            cfg.bootstrap,
-            cfg.group,
-            **{"client.id": f"edaml-scorer-{self.instance_id}", **cfg.consumer_overrides},
+            cfg.bootstrap, cfg.group, **{**over, **cfg.consumer_overrides}
         )
         self.consumer.subscribe(
             [cfg.topics.sensor_readings],

@@ -5,15 +5,15 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import mlflow
 import typer
 
-from edaml.settings import Settings
-from streaming.kafka import ensure_topics
-from streaming.service import Mode, ScorerService, ServeConfig, feature_source
+if TYPE_CHECKING:
+    from types import FrameType
+
+# mlflow, confluent-kafka and the scorer are imported inside `serve`: every other `edaml`
+# command would otherwise pay their import time (10+ s) just to start.
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,12 @@ def serve(
     ] = 30.0,
 ) -> None:
     """Score the sensor stream with each model's champion; hot-swap on promotion."""
+    import mlflow
+
+    from edaml.settings import Settings
+    from streaming.kafka import ensure_topics
+    from streaming.service import ScorerService, ServeConfig, feature_source
+
     if mode not in ("exactly-once", "at-least-once"):
         raise typer.BadParameter("--mode must be exactly-once or at-least-once")
     settings = Settings()
@@ -95,6 +101,3 @@ def serve(
 
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
-
-
-_ = Mode

@@ -77,8 +77,10 @@ def register(
     model: Pipeline
     if kind == "anomaly":
         steps: list[Any] = [SimpleImputer()]
-        if variant == "raises":  # sqrt of a negative value is NaN, which IsolationForest rejects
-            steps = [FunctionTransformer(np.sqrt)]
+        if variant == "raises":
+            # sqrt of a negative value is NaN, which the validating step rejects (ValueError);
+            # IsolationForest itself accepts NaN since scikit-learn 1.9
+            steps = [FunctionTransformer(np.sqrt), FunctionTransformer(validate=True)]
         model = make_pipeline(*steps, IsolationForest(n_estimators=20, random_state=seed)).fit(X)
         threshold = float(np.quantile(-model.score_samples(X), 0.99))
     else:
@@ -131,21 +133,30 @@ class Running:
         self.thread.join(60)
 
 
+@pytest.fixture(scope="session")
+def good_anomaly_model(mlflow_tracking_uri: str) -> str:
+    """One healthy `raw/v1` anomaly model (alias champion), registered once per session and
+    only read by the tests that share it."""
+    name = f"iot-anomaly-{uuid.uuid4().hex[:6]}"
+    register(name, "anomaly")
+    return name
+
+
 @pytest.fixture
 def run_scorer(kafka_bootstrap: str, mlflow_tracking_uri: str) -> Iterator[Callable[..., Running]]:
     started: list[Running] = []
 
-    def start(topics: Topics, models: tuple[str, ...], **kw: Any) -> Running:
-        cfg = ServeConfig(
-            bootstrap=kafka_bootstrap,
-            topics=topics,
-            models=models,
-            group=f"g-{uuid.uuid4().hex[:8]}",
-            metrics_port=None,
-            alias_poll_s=1.0,
+    def start(
+        topics: Topics, models: tuple[str, ...], *, feature_set: str = "raw", **kw: Any
+    ) -> Running:
+        settings: dict[str, Any] = {
+            "group": f"g-{uuid.uuid4().hex[:8]}",
+            "metrics_port": None,
+            "alias_poll_s": 1.0,
             **kw,
-        )
-        r = Running(ScorerService(cfg, features=feature_source("raw")))
+        }
+        cfg = ServeConfig(bootstrap=kafka_bootstrap, topics=topics, models=models, **settings)
+        r = Running(ScorerService(cfg, features=feature_source(feature_set)))
         r.thread.start()
         started.append(r)
         return r

@@ -1,6 +1,11 @@
 """Acceptance (c): exactly-once under crashes. The scorer runs as a subprocess (`edaml serve`) and
 is killed with SIGKILL at three random moments of progress, then restarted; a read_committed
-consumer of `iot.scored` must see every input event id exactly once."""
+consumer of `iot.scored` must see every input event id exactly once.
+
+The suite's default is 20k readings (about a minute: static membership lets a restarted
+instance resume at once); EDAML_EOS_READINGS raises it. Runs by hand: 30k passed (about 6 minutes, before static
+membership); see bench/RESULTS.md `## Scorer` for the largest run and its result.
+"""
 
 from __future__ import annotations
 
@@ -17,13 +22,13 @@ from pathlib import Path
 import orjson
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer
-from conftest import reading, register, valid_bytes  # type: ignore[import-not-found]
+from conftest import reading, valid_bytes  # type: ignore[import-not-found]
 
 from streaming.topics import Topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-N = int(os.environ.get("EDAML_EOS_READINGS", "30000"))
+N = int(os.environ.get("EDAML_EOS_READINGS", "20000"))
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -98,10 +103,13 @@ def _count_scored(c: Consumer, seen: list[int]) -> int:
 
 
 def test_exactly_once_under_kill_minus_nine(
-    kafka_bootstrap: str, mlflow_tracking_uri: str, topics: Topics, tmp_path: Path
+    kafka_bootstrap: str,
+    mlflow_tracking_uri: str,
+    topics: Topics,
+    tmp_path: Path,
+    good_anomaly_model: str,
 ) -> None:
-    model = f"iot-anomaly-{uuid.uuid4().hex[:6]}"
-    register(model, "anomaly")
+    model = good_anomaly_model
     p = Producer({"bootstrap.servers": kafka_bootstrap, "linger.ms": 20})
     ids = set()
     for i in range(N):

@@ -83,10 +83,12 @@ POISON: dict[str, bytes | None] = {
 
 
 def test_poison_records_go_to_dlq_and_valid_ones_are_scored(
-    kafka_bootstrap: str, topics: Topics, run_scorer: Callable[..., Running]
+    kafka_bootstrap: str,
+    topics: Topics,
+    run_scorer: Callable[..., Running],
+    good_anomaly_model: str,
 ) -> None:
-    name = f"iot-anomaly-{uuid.uuid4().hex[:6]}"
-    register(name, "anomaly")
+    name = good_anomaly_model
     scorer = run_scorer(topics, (name,))
     p = Producer({"bootstrap.servers": kafka_bootstrap, "message.max.bytes": 2_000_000})
     valid_ids: set[str] = set()
@@ -133,7 +135,15 @@ def test_broken_models_are_refused_or_fall_back_and_alerts_keep_flowing(
     register(raises, "anomaly", variant="raises")
     register(nan, "failure-risk", variant="nan")
     register(unknown_fs, "anomaly", fs_version="windows/v999")
-    scorer = run_scorer(topics, (raises, nan, unknown_fs), breaker_failures=2, breaker_open_s=60)
+    # Small batches: the 300 readings below make several model calls, so the breaker sees
+    # consecutive failures (one large batch would be a single failure).
+    scorer = run_scorer(
+        topics,
+        (raises, nan, unknown_fs),
+        breaker_failures=2,
+        breaker_open_s=60,
+        batch_size=40,
+    )
 
     rejected = collect(
         kafka_bootstrap,
