@@ -64,6 +64,7 @@ class ServeConfig:
     commit_interval_ms: int = 200
     commit_records: int = 20_000
     alias_poll_s: float = 3.0
+    initial_load_timeout_s: float = 60.0
     report_interval_s: float = 30.0
     rebuild_records: int = 2000  # per partition: the feature window's worth of recent input
     metrics_host: str = "127.0.0.1"
@@ -153,6 +154,13 @@ class ScorerService:
             )
             self.ops.start()
         self.watcher.start()
+        # Serve from the first record with the current champions, not with fallback rules
+        # while they load (bounded: an unreachable registry must not stop the stream).
+        if not self.watcher.wait_initial(cfg.initial_load_timeout_s):
+            log.warning(
+                "models not loaded after %.0fs; starting anyway", cfg.initial_load_timeout_s
+            )
+        self._apply_swaps()
         self.producer = self._new_producer()
         over: dict[str, Any] = {"client.id": f"edaml-scorer-{self.instance_id}"}
         if cfg.instance_id:

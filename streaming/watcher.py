@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
@@ -82,6 +83,7 @@ class ModelWatcher:
         self.wanted: dict[tuple[str, Role], str] = {}  # what we serve or are loading
         self.refused: set[tuple[str, str]] = set()
         self.last_poll_ok: float = 0.0
+        self.initial_done = threading.Event()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._lock = threading.Lock()
@@ -111,13 +113,20 @@ class ModelWatcher:
         self._wake.set()
 
     # ── loops ───────────────────────────────────────────────────────────────────────────
+    def wait_initial(self, timeout: float) -> bool:
+        """Block until the first poll and the loads it started are done (or `timeout`)."""
+        return self.initial_done.wait(timeout)
+
     def _poll_loop(self) -> None:
         while not self._stop.is_set():
             try:
-                self.check_all(trigger="poll")
+                started = self.check_all(trigger="poll")
                 self.last_poll_ok = time.monotonic()
+                if not self.initial_done.is_set():
+                    futures.wait(started)
             except Exception:
                 log.exception("model registry poll failed; keeping the current versions")
+            self.initial_done.set()  # also after a failed poll: never block serving on MLflow
             self._wake.wait(self.poll_interval_s)
             self._wake.clear()
 
@@ -158,7 +167,9 @@ class ModelWatcher:
             consumer.close()
 
     # ── checks ──────────────────────────────────────────────────────────────────────────
-    def check_all(self, trigger: str) -> None:
+    def check_all(self, trigger: str) -> list[futures.Future[None]]:
+        """Resolve every watched alias; start loading each new version (returns the loads)."""
+        started: list[futures.Future[None]] = []
         for name in self.names:
             for role in self.roles:
                 version = resolve_alias(name, role, client=self.client)
@@ -170,7 +181,10 @@ class ModelWatcher:
                         continue
                     self.wanted[key] = version
                 log.info("%s %s -> version %s (%s); loading", name, role, version, trigger)
-                self._pool.submit(self._load, name, role, version, trigger, time.monotonic())
+                started.append(
+                    self._pool.submit(self._load, name, role, version, trigger, time.monotonic())
+                )
+        return started
 
     def _load(self, name: str, role: Role, version: str, trigger: str, seen_at: float) -> None:
         try:
