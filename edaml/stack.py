@@ -63,6 +63,9 @@ def mlflow_server(settings: Settings) -> Service:
         address=url,
         ports={"EDAML_MLFLOW_PORT": (settings.host, settings.mlflow_port)},
         healthy=lambda: http_ok(f"{url}/health"),
+        # MLflow's job runner (GenAI evaluation jobs) starts a dozen worker processes that
+        # edaml never uses: on a 2-core machine they cost seconds of start-up and much memory.
+        env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
         start_timeout=180.0,
     )
 
