@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.defs.history.assets import daily_partitions, event_history
+from orchestration.defs.history.assets import event_history
 from orchestration.defs.promotion.assets import champion_model, model_evaluation
 from orchestration.defs.training.assets import (
     anomaly_model,
@@ -26,6 +26,5 @@ RETRAIN_ASSETS = [
 retrain_job = dg.define_asset_job(
     "retrain_job",
     selection=dg.AssetSelection.assets(*RETRAIN_ASSETS),
-    partitions_def=daily_partitions,
     description="Replay the day(s) from Kafka, check, train both models, gate, promote.",
 )

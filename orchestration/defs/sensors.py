@@ -40,8 +40,11 @@ def read_new(kafka: KafkaResource, cursor: DriftCursor) -> list[bytes]:
             for m in consumer.consume(num_messages=1000, timeout=1.0):
                 if m.error() is not None:
                     continue
-                values.append(m.value())
-                cursor.offsets[m.partition()] = m.offset() + 1
+                value, part, off = m.value(), m.partition(), m.offset()
+                if value is None or part is None or off is None:
+                    continue
+                values.append(value)
+                cursor.offsets[part] = off + 1
             for tp in consumer.position([TopicPartition(topic, p) for p in todo]):
                 if tp.offset >= todo[tp.partition]:
                     cursor.offsets[tp.partition] = max(cursor.offsets[tp.partition], tp.offset)

@@ -102,19 +102,21 @@ def replay(
     idle_since = time.monotonic()
     try:
         while todo:
-            msgs = consumer.consume(num_messages=batch_size, timeout=1.0)
+            # A short timeout: consume() waits for a full batch, and the window's tail is smaller.
+            msgs = consumer.consume(num_messages=batch_size, timeout=0.1)
             values: list[bytes] = []
             partitions: list[int] = []
             offsets: list[int] = []
             for m in msgs:
                 if m.error() is not None:
                     raise KafkaException(m.error())
-                p = m.partition()
+                # Records of an assigned partition always carry these; None only on errors.
+                p: int = m.partition()  # type: ignore[assignment]
+                off: int = m.offset()  # type: ignore[assignment]
                 r = todo.get(p)
-                off = m.offset()
                 if r is None or off >= r.end:
                     continue
-                values.append(m.value())
+                values.append(m.value())  # type: ignore[arg-type]
                 partitions.append(p)
                 offsets.append(off)
             if values:

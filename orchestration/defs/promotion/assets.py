@@ -26,7 +26,7 @@ from streaming.registry import CHAMPION, load_model_version, resolve_alias, set_
 
 
 def load_evaluation(storage: HistoryStorage) -> dict[str, Any]:
-    return json.loads(storage.file("models", "evaluation.json").read_text())  # type: ignore[no-any-return]
+    return json.loads(storage.file("models", "evaluation.json").read_text())
 
 
 @dg.asset(deps=[anomaly_model, failure_risk_model], group_name="promotion", kinds={"mlflow"})

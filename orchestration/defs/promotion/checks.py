@@ -5,7 +5,6 @@
 from typing import Any
 
 import dagster as dg
-import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
@@ -30,6 +29,8 @@ def policy_for(name: str, training: TrainingSettings) -> GatePolicy:
 
 def pyfunc_predicts(name: str, version: str, batch: pd.DataFrame) -> str | None:
     """None when the version loads through mlflow.pyfunc and predicts `batch`; else why not."""
+    import mlflow.pyfunc  # imported here: importing it warns about MLflow's own type hints
+
     try:
         model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
         out = np.asarray(model.predict(batch))

@@ -29,6 +29,14 @@ class Split:
 
 def with_sensors(features: pd.DataFrame, readings: pd.DataFrame) -> pd.DataFrame:
     """The feature rows joined with their readings' raw sensor values (`raw_<sensor>`)."""
+    out = features.copy() if features is readings else features
+    if len(features) == len(readings) and np.array_equal(
+        features["event_id"].to_numpy(), readings["event_id"].to_numpy()
+    ):
+        # No duplicates: the batch path keeps the input's row order, so columns align.
+        for s in SENSORS:
+            out[f"raw_{s}"] = readings[s].to_numpy()
+        return out
     raw = readings.drop_duplicates("event_id")[["event_id", *SENSORS]]
     raw = raw.rename(columns={s: f"raw_{s}" for s in SENSORS})
     return features.merge(raw, on="event_id", how="left", validate="one_to_one")
@@ -41,8 +49,8 @@ def label(
     horizon_ms: int,
 ) -> pd.DataFrame:
     """Add `ttf_ms`, `y_failure` (failure within the horizon) and `y_anomaly` (ground truth; when
-    no ground truth is given, the horizon before a failure stands in for it)."""
-    out = rows.copy()
+    no ground truth is given, the horizon before a failure stands in for it), in place."""
+    out = rows
     ttf = time_to_next_failure(out, maintenance)
     out["ttf_ms"] = ttf
     out["y_failure"] = (ttf <= horizon_ms).astype(np.int8)
@@ -69,11 +77,13 @@ def split_by_days(rows: pd.DataFrame, days: list[str], holdout_days: int) -> Spl
 
 
 def sample_rows(df: pd.DataFrame, y: str, max_rows: int, seed: int) -> pd.DataFrame:
-    """At most `max_rows` rows: every positive of `y`, a uniform sample of the negatives."""
+    """At most `max_rows` rows: every positive of `y`, a uniform sample of the negatives, with a
+    `weight` column (1 / sampling fraction) so that weighted statistics match the full set."""
     if len(df) <= max_rows:
-        return df
-    pos = df[df[y] == 1]
-    neg = df[df[y] != 1]
-    keep = max(max_rows - len(pos), min(len(neg), 1000))
-    neg = neg.sample(n=min(keep, len(neg)), random_state=seed)
-    return pd.concat([pos, neg]).sort_values("ts_ms", kind="stable").reset_index(drop=True)
+        return df.assign(weight=1.0)
+    is_pos = df[y].to_numpy() == 1
+    pos, neg = df[is_pos], df[~is_pos]
+    keep = min(max(max_rows - len(pos), 1000), len(neg))
+    neg = neg.sample(n=keep, random_state=seed)
+    out = pd.concat([pos.assign(weight=1.0), neg.assign(weight=(~is_pos).sum() / max(keep, 1))])
+    return out.sort_values("ts_ms", kind="stable").reset_index(drop=True)

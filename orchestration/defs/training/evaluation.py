@@ -69,6 +69,8 @@ def evaluate(
     pr_auc = float(average_precision_score(y, scores)) if y.any() and (~y).any() else 0.0
     episodes = alert_episodes(device_ids, ts_ms, flagged)
     false_episodes = int(np.sum(~y[episodes]))
+    # An alert episode is right when it starts inside a positive label's span.
+    alert_precision = (len(episodes) - false_episodes) / len(episodes) if len(episodes) else 0.0
     span_days = (
         max((int(ts_ms.max()) - int(ts_ms.min())) / (24 * HOUR_MS), 1 / 24) if len(ts_ms) else 1.0
     )
@@ -80,6 +82,9 @@ def evaluate(
         "recall": recall,
         "f1": f1,
         "pr_auc": pr_auc,
+        "base_rate": float(np.mean(y)) if len(y) else 0.0,
+        "alert_precision": alert_precision,
+        "alerts": float(len(episodes)),
         "alert_rate": float(np.mean(flagged)) if len(flagged) else 0.0,
         "false_alarms_per_device_day": false_episodes / device_days,
         "failures": float(len(leads)),

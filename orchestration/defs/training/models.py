@@ -27,7 +27,7 @@ def anomaly_pipeline(*, seed: int, n_estimators: int = 150, max_samples: int = 5
     )
 
 
-def failure_pipeline(*, seed: int, max_iter: int = 200, learning_rate: float = 0.1) -> Pipeline:
+def failure_pipeline(*, seed: int, max_iter: int = 120, learning_rate: float = 0.1) -> Pipeline:
     """Median imputation, then gradient-boosted trees with balanced class weights."""
     return Pipeline(
         [
@@ -39,6 +39,9 @@ def failure_pipeline(*, seed: int, max_iter: int = 200, learning_rate: float = 0
                     learning_rate=learning_rate,
                     early_stopping=False,
                     l2_regularization=1.0,
+                    max_leaf_nodes=15,
+                    min_samples_leaf=100,
+                    max_bins=63,
                     random_state=seed,
                 ),
             ),
@@ -56,18 +59,26 @@ def failure_scores(model: Pipeline, X: object) -> np.ndarray:
     return np.asarray(model.predict_proba(X), dtype=np.float64)[:, 1]
 
 
-def threshold_for_alert_rate(scores: np.ndarray, rate: float) -> float:
-    """The score above which a fraction `rate` of the reference rows would be flagged."""
+def threshold_for_alert_rate(
+    scores: np.ndarray, rate: float, weights: np.ndarray | None = None
+) -> float:
+    """The score above which a (weighted) fraction `rate` of the reference rows is flagged."""
     if not 0.0 < rate < 1.0:
         raise ValueError(f"alert rate must be in (0, 1), got {rate}")
-    return float(np.quantile(scores, 1.0 - rate))
+    if weights is None:
+        return float(np.quantile(scores, 1.0 - rate))
+    order = np.argsort(scores)
+    cum = np.cumsum(weights[order]) / np.sum(weights)
+    return float(scores[order][np.searchsorted(cum, 1.0 - rate)])
 
 
-def threshold_for_precision(y: np.ndarray, scores: np.ndarray, target: float) -> float:
-    """The lowest threshold whose precision reaches `target` (else the best-F1 threshold)."""
+def threshold_for_precision(
+    y: np.ndarray, scores: np.ndarray, target: float, weights: np.ndarray | None = None
+) -> float:
+    """The lowest threshold whose (weighted) precision reaches `target`, else the best-F1 one."""
     if int(np.sum(y)) == 0:
         return float(np.max(scores)) + 1e-9
-    precision, recall, thresholds = precision_recall_curve(y, scores)
+    precision, recall, thresholds = precision_recall_curve(y, scores, sample_weight=weights)
     precision, recall = precision[:-1], recall[:-1]
     ok = np.flatnonzero((precision >= target) & (recall > 0))
     if ok.size:

@@ -29,7 +29,7 @@ def confusion(y: np.ndarray, flagged: np.ndarray, title: str) -> Figure:
 
 def score_distribution(y: np.ndarray, scores: np.ndarray, threshold: float, title: str) -> Figure:
     fig, ax = plt.subplots(figsize=(5, 4))
-    bins = np.linspace(float(np.min(scores)), float(np.max(scores)) + 1e-9, 60)
+    bins = np.linspace(float(np.min(scores)), float(np.max(scores)) + 1e-9, 60).tolist()
     ax.hist(scores[y == 0], bins=bins, alpha=0.6, density=True, label="negative")
     if y.any():
         ax.hist(scores[y == 1], bins=bins, alpha=0.6, density=True, label="positive")

@@ -63,10 +63,20 @@ def log_and_register(
         run_name=f"{card.model_name}-{tags.get('dagster_run_id', '')[:8]}"
     ) as run:
         mlflow.set_tags(tags)
-        mlflow.log_params({**params, "feature_set_version": card.feature_set_version})
+        mlflow.log_params(
+            {
+                **params,
+                "feature_set_version": card.feature_set_version,
+                "training_rows_total": len(train),
+                "training_days": ",".join(card.training_data.get("train_days", [])),
+            }
+        )
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if np.isfinite(v)})
-        dataset = mlflow.data.from_pandas(
-            train[[*names, label]], source=source, targets=label, name=f"{card.model_name}-train"
+        # MLflow profiles the frame row by row in Python: a sample describes the full set
+        # (whose row count, digest and Kafka offsets are params and the source).
+        sample = train[[*names, label]].sample(n=min(len(train), 5000), random_state=0)
+        dataset = mlflow.data.from_pandas(  # type: ignore[attr-defined]
+            sample, source=source, targets=label, name=f"{card.model_name}-train"
         )
         mlflow.log_input(dataset, context="training")
         y, s = fitted.calibration_labels, fitted.calibration_scores

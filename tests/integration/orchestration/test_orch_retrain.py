@@ -71,7 +71,7 @@ def resources(
     }
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(900)
 def test_retrain_job_promotes_then_rejects_a_worse_challenger(
     kafka_bootstrap: str, mlflow_tracking_uri: str, topics: Topics, tmp_path: Path
 ) -> None:
@@ -94,12 +94,12 @@ def test_retrain_job_promotes_then_rejects_a_worse_challenger(
         tmp_path / "data",
         mlflow_tracking_uri,
         model_prefix=prefix,
-        max_train_rows=60_000,
+        max_train_rows=30_000,
         holdout_days=2,
     )
     defs = build_defs(res)
     first, last = day_keys(end_ms, DAYS)
-    result = defs.get_job_def("retrain_job").execute_in_process(
+    result = defs.resolve_job_def("retrain_job").execute_in_process(
         instance=dg.DagsterInstance.ephemeral(),
         tags={
             "dagster/asset_partition_range_start": first,
@@ -147,7 +147,7 @@ def test_retrain_job_promotes_then_rejects_a_worse_challenger(
     worse_res = {
         **res,
         "training": TrainingSettings(
-            model_prefix=prefix, max_train_rows=60_000, holdout_days=2, shuffle_labels=True
+            model_prefix=prefix, max_train_rows=30_000, holdout_days=2, shuffle_labels=True
         ),
     }
     out = dg.materialize(

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import warnings
+
+import dagster as dg
+
+from orchestration.definitions import defs
+from orchestration.defs.drift import DriftCursor, should_request
+
+
+def test_every_job_schedule_and_sensor_resolves() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # loading and resolving must not warn
+        jobs = defs.resolve_all_job_defs()
+        assert "retrain_job" in {j.name for j in jobs}
+        schedule = defs.resolve_schedule_def("daily_retrain_schedule")
+        assert schedule.job_name == "retrain_job"
+        assert schedule.cron_schedule == "0 1 * * *"
+        sensor = defs.resolve_sensor_def("drift_sensor")
+        assert sensor.job_name == "retrain_job"
+        job = defs.resolve_job_def("retrain_job")
+    keys = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
+    assert keys == {
+        "event_history",
+        "feature_table",
+        "training_set",
+        "anomaly_model",
+        "failure_risk_model",
+        "model_evaluation",
+        "champion_model",
+    }
+    checks = {k.name for k in job.asset_layer.asset_graph.asset_check_keys}
+    assert {"challenger_beats_champion", "history_sensor_ranges", "history_volume"} <= checks
+
+
+def test_every_check_on_the_path_to_training_is_blocking() -> None:
+    graph = defs.resolve_asset_graph()
+    for key in graph.asset_check_keys:
+        assert graph.get_check_spec(key).blocking, key
+
+
+def test_drift_cursor_round_trip_and_cooldown() -> None:
+    c = DriftCursor({0: 5, 2: 9}, last_request_ms=1000)
+    assert DriftCursor.from_json(c.to_json()) == c
+    assert DriftCursor.from_json(None) == DriftCursor()
+    assert not should_request([], c, now_ms=10**12, cooldown_ms=0)
+
+
+def test_definitions_are_a_definitions_object() -> None:
+    assert isinstance(defs, dg.Definitions)
