@@ -134,7 +134,8 @@ class ScorerService:
         self.consumer: Consumer | None = None
         self.producer: Producer | None = None
         self.ops: OpsServer | None = None
-        self.swap_log: list[tuple[str, str, str, float]] = []  # (model, role, version, delay_s)
+        # (model, role, version, trigger, seconds from noticed to serving)
+        self.swap_log: list[tuple[str, str, str, str, float]] = []
 
     # ── public ──────────────────────────────────────────────────────────────────────────
     def stop(self) -> None:
@@ -453,7 +454,7 @@ class ScorerService:
             elif slot.champion is None or slot.champion.version != swap.model.version:
                 slot.set_challenger(swap.model)
             delay = time.monotonic() - swap.seen_at
-            self.swap_log.append((swap.name, swap.role, swap.model.version, delay))
+            self.swap_log.append((swap.name, swap.role, swap.model.version, swap.trigger, delay))
             self.metrics.swaps.labels(swap.name).inc()
             self.metrics.model_version.labels(swap.name, swap.role).set(
                 float(swap.model.version) if swap.model.version.isdigit() else -1

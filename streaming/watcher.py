@@ -15,6 +15,7 @@ import queue
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +38,8 @@ from streaming.serving_model import ModelRefused, ServingModel, prepare
 log = logging.getLogger(__name__)
 
 Role = Literal["champion", "challenger"]
+#: Loaded versions kept per model name for an instant swap (champion, challenger, previous).
+PREPARED_KEPT = 3
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,10 @@ class ModelWatcher:
         self.refused: set[tuple[str, str]] = set()
         self.last_poll_ok: float = 0.0
         self.initial_done = threading.Event()
+        self._wake_reason = "poll"
+        # Versions already loaded and checked (e.g. the challenger served in the shadow): a
+        # promotion of one of them swaps at once, without downloading it again.
+        self._prepared: OrderedDict[tuple[str, str], ServingModel] = OrderedDict()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._lock = threading.Lock()
@@ -120,7 +127,8 @@ class ModelWatcher:
     def _poll_loop(self) -> None:
         while not self._stop.is_set():
             try:
-                started = self.check_all(trigger="poll")
+                trigger, self._wake_reason = self._wake_reason, "poll"
+                started = self.check_all(trigger=trigger)
                 self.last_poll_ok = time.monotonic()
                 if not self.initial_done.is_set():
                     futures.wait(started)
@@ -160,6 +168,7 @@ class ModelWatcher:
                         doc.get("action"),
                         doc.get("model_name"),
                     )
+                    self._wake_reason = "lifecycle"
                     self._wake.set()
         except Exception:
             log.exception("lifecycle watcher stopped")
@@ -180,6 +189,13 @@ class ModelWatcher:
                     if self.wanted.get(key) == version or (name, version) in self.refused:
                         continue
                     self.wanted[key] = version
+                ready = self._prepared.get((name, version))
+                if ready is not None:
+                    log.info(
+                        "%s %s -> version %s (%s); already loaded", name, role, version, trigger
+                    )
+                    self.swaps.put(Swap(name, role, ready, trigger, time.monotonic()))
+                    continue
                 log.info("%s %s -> version %s (%s); loading", name, role, version, trigger)
                 started.append(
                     self._pool.submit(self._load, name, role, version, trigger, time.monotonic())
@@ -213,4 +229,8 @@ class ModelWatcher:
                 )
             )
             return
+        with self._lock:
+            self._prepared[(name, version)] = model
+            while len(self._prepared) > PREPARED_KEPT * len(self.names):
+                self._prepared.popitem(last=False)
         self.swaps.put(Swap(name, role, model, trigger, seen_at))
