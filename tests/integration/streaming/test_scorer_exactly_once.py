@@ -3,8 +3,9 @@ is killed with SIGKILL at three random moments of progress, then restarted; a re
 consumer of `iot.scored` must see every input event id exactly once.
 
 The suite's default is 20k readings (about a minute: static membership lets a restarted
-instance resume at once); EDAML_EOS_READINGS raises it. Runs by hand: 30k passed (about 6 minutes, before static
-membership); see bench/RESULTS.md `## Scorer` for the largest run and its result.
+instance resume at once); EDAML_EOS_READINGS raises it. By hand, with
+EDAML_EOS_READINGS=200000 (the issue's figure): passed, 3 kills, every input exactly once,
+115 s for the test body on the shared 2-core machine (2026-11-28).
 """
 
 from __future__ import annotations
