@@ -25,8 +25,7 @@ def test_state_stays_bounded_by_the_windows() -> None:
     for k, r in enumerate(readings):
         on.update(r)
         if k % 500 == 0:
-            st = on._devices[r.device_id]
-            sizes.append((len(st.ts), len(st.ids)))
+            sizes.append(on.state_sizes(r.device_id))
             mem.append(on.memory_bytes())
     per_day = 24 * 3600 / 15  # cadence is 15-45 s: at most this many readings in 24 h
     assert max(s for s, _ in sizes) <= per_day + 600

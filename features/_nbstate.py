@@ -1,0 +1,449 @@
+"""The compiled streaming kernel: per-device state in flat numpy arrays, advanced by numba.
+
+Semantics are those of `features.online` (its docstring); this module only holds the data
+layout and the loops. State of device `s` (a slot index):
+
+- `dev[s]`: `MX` (max event time), the buffer chunk (`BOFF`, `BCAP`, `BLO`, `BHI`, relative to
+  `BOFF`) and `WLO + w`, the first buffer position inside window w;
+- the buffer: accepted readings sorted by (ts, arrival), from the one just before the longest
+  window on: `bts` (event time), `bx` (raw values, NaN missing), `bbad` (bit i: sensor i missing
+  or stuck). A reading costs `8 + 8 * sensors + 4` bytes while it is in the longest window;
+- `sums[s, w]`: the exact integer sums of window w (layout in `features._kernel`), kept by
+  adding a reading when it is accepted and subtracting it when it leaves the window (int64 sums
+  wrap, which the re-centred formulas of `_kernel` tolerate);
+- per sensor a min and a max monotonic deque over the longest min/max window: chunks of
+  `qts`/`qv` described by `qm[s * 2S + j]` (`QOFF`, `QCAP`, `QLO`, `QHI`), j < S min of sensor
+  j, j >= S max of sensor j - S (stored negated);
+- event ids: one open-addressing table for all devices, (hash, slot) -> latest event time;
+  entries older than the dedup horizon are swept when the table fills up.
+
+Chunks live in shared pools; when a chunk is full the kernel compacts it in place if enough of
+it is dead, otherwise it stops and asks the caller (`features._pools`) to move it to a bigger
+chunk, then the caller resumes at the same reading (nothing was changed for it yet).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from features._kernel import BAD, PER_SENSOR, SQ, SQQ, ST, STQ, STT
+
+# dev fields
+MX, BOFF, BCAP, BLO, BHI, WLO = 0, 1, 2, 3, 4, 5
+# deque meta fields
+QOFF, QCAP, QLO, QHI = 0, 1, 2, 3
+# plan ints (`pi`)
+P_UNIT, P_L, P_R, P_LONG, P_MMLONG, P_DT, P_F, P_S, P_W = range(9)
+# stop codes
+DONE, GROW_BUFFER, GROW_DEQUE, REHASH = 0, 1, 2, 3
+NEVER = -(2**62)
+EMPTY = -1
+NAN = math.nan
+
+
+@njit(cache=True, inline="always")
+def _bisect_right(a: np.ndarray, x: int, lo: int, hi: int) -> int:
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if x < a[mid]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@njit(cache=True, inline="always")
+def _mix(h: int, s: int) -> int:
+    z = h ^ (s * -7046029254386353131)  # 0x9E3779B97F4A7C15
+    z ^= (z >> 31) & 0x1FFFFFFFF
+    z *= -4658895280553007687  # 0xBF58476D1CE4E5B9
+    z ^= (z >> 29) & 0x7FFFFFFFF
+    return z
+
+
+@njit(cache=True)
+def _ht_find(ht_h: np.ndarray, ht_slot: np.ndarray, h: int, s: int) -> int:
+    """Index of (h, s) in the table, or of the empty cell where it would go."""
+    mask = len(ht_h) - 1
+    k = _mix(h, s) & mask
+    while ht_slot[k] != EMPTY:
+        if ht_h[k] == h and ht_slot[k] == s:
+            return k
+        k = (k + 1) & mask
+    return k
+
+
+@njit(cache=True)
+def rehash(
+    ht_h: np.ndarray,
+    ht_ts: np.ndarray,
+    ht_slot: np.ndarray,
+    dev: np.ndarray,
+    alive: np.ndarray,
+    horizon: int,
+    new_cap: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """A table of `new_cap` cells holding the entries still within their device's horizon."""
+    nh = np.zeros(new_cap, dtype=np.int64)
+    nt = np.zeros(new_cap, dtype=np.int64)
+    ns = np.full(new_cap, EMPTY, dtype=np.int32)
+    count = 0
+    for k in range(len(ht_h)):
+        s = ht_slot[k]
+        if s == EMPTY or not alive[s] or ht_ts[k] <= dev[s, MX] - horizon:
+            continue
+        j = _ht_find(nh, ns, ht_h[k], s)
+        nh[j] = ht_h[k]
+        nt[j] = ht_ts[k]
+        ns[j] = s
+        count += 1
+    return nh, nt, ns, count
+
+
+@njit(cache=True)
+def count_live_ids(ht_ts: np.ndarray, ht_slot: np.ndarray, dev: np.ndarray, horizon: int) -> int:
+    c = 0
+    for k in range(len(ht_ts)):
+        s = ht_slot[k]
+        if s != EMPTY and ht_ts[k] > dev[s, MX] - horizon:
+            c += 1
+    return c
+
+
+@njit(cache=True)
+def _contrib(
+    sums_w: np.ndarray,
+    sign: int,
+    t: int,
+    x: np.ndarray,
+    badm: int,
+    scales: np.ndarray,
+) -> None:
+    """sums_w += sign * contribution of one reading (time unit t, raw values x, bad bits)."""
+    sums_w[0] += sign
+    for i in range(len(scales)):
+        b = 1 + PER_SENSOR * i
+        bad = (badm >> i) & 1
+        xi = x[i]
+        if xi != xi:
+            sums_w[b + BAD] += sign * bad
+            continue
+        q = np.int64(np.rint(xi * scales[i]))
+        sums_w[b] += sign
+        sums_w[b + SQ] += sign * q
+        sums_w[b + SQQ] += sign * (q * q)
+        sums_w[b + BAD] += sign * bad
+        sums_w[b + ST] += sign * t
+        sums_w[b + STT] += sign * (t * t)
+        sums_w[b + STQ] += sign * (t * q)
+
+
+@njit(cache=True)
+def _deque_push(qm: np.ndarray, d: int, qts: np.ndarray, qv: np.ndarray, t: int, x: float) -> None:
+    """Insert (t, x) into min-deque d (room for one more element is guaranteed)."""
+    off = qm[d, QOFF]
+    lo = off + qm[d, QLO]
+    hi = off + qm[d, QHI]
+    if hi == lo or qts[hi - 1] <= t:
+        k = hi
+    else:
+        k = _bisect_right(qts, t, lo, hi)
+        if k < hi and x >= qv[k]:
+            return  # not a candidate; nothing before it changes either
+    j = k
+    while j > lo and qv[j - 1] >= x:
+        j -= 1
+    if j < k:  # replace [j, k) by the new element
+        qv[j] = x
+        qts[j] = t
+        gap = k - j - 1
+        if gap:
+            for m in range(k, hi):
+                qv[m - gap] = qv[m]
+                qts[m - gap] = qts[m]
+        qm[d, QHI] -= gap
+    else:  # insert at k
+        for m in range(hi, k, -1):
+            qv[m] = qv[m - 1]
+            qts[m] = qts[m - 1]
+        qv[k] = x
+        qts[k] = t
+        qm[d, QHI] += 1
+
+
+@njit(cache=True)
+def _room_deque(qm: np.ndarray, d: int, qts: np.ndarray, qv: np.ndarray) -> bool:
+    if qm[d, QHI] < qm[d, QCAP]:
+        return True
+    lo = qm[d, QLO]
+    if lo * 4 < qm[d, QCAP]:
+        return False
+    off = qm[d, QOFF]
+    n = qm[d, QHI] - lo
+    for m in range(n):
+        qts[off + m] = qts[off + lo + m]
+        qv[off + m] = qv[off + lo + m]
+    qm[d, QLO] = 0
+    qm[d, QHI] = n
+    return True
+
+
+@njit(cache=True)
+def _room_buffer(
+    dev: np.ndarray, s: int, nw: int, bts: np.ndarray, bx: np.ndarray, bbad: np.ndarray
+) -> bool:
+    if dev[s, BHI] < dev[s, BCAP]:
+        return True
+    lo = dev[s, BLO]
+    if lo * 4 < dev[s, BCAP]:
+        return False
+    off = dev[s, BOFF]
+    n = dev[s, BHI] - lo
+    for m in range(n):
+        bts[off + m] = bts[off + lo + m]
+        bbad[off + m] = bbad[off + lo + m]
+        for i in range(bx.shape[1]):
+            bx[off + m, i] = bx[off + lo + m, i]
+    dev[s, BLO] = 0
+    dev[s, BHI] = n
+    for w in range(nw):
+        dev[s, WLO + w] -= lo
+    return True
+
+
+@njit(cache=True)
+def advance(
+    i0: int,
+    slot: np.ndarray,
+    ts: np.ndarray,
+    eh: np.ndarray,
+    X: np.ndarray,
+    out: np.ndarray,
+    flags: np.ndarray,
+    dev: np.ndarray,
+    sums: np.ndarray,
+    bts: np.ndarray,
+    bx: np.ndarray,
+    bbad: np.ndarray,
+    qm: np.ndarray,
+    qts: np.ndarray,
+    qv: np.ndarray,
+    ht_h: np.ndarray,
+    ht_ts: np.ndarray,
+    ht_slot: np.ndarray,
+    ctl: np.ndarray,
+    pi: np.ndarray,
+    wms: np.ndarray,
+    mm_w: np.ndarray,
+    scales: np.ndarray,
+    pair_rows: np.ndarray,
+    fpos: np.ndarray,
+    sfac: np.ndarray,
+) -> tuple[int, int, int]:
+    """Readings i0.. of (slot, ts, event hash, values X) in arrival order: features into `out`
+    rows, flags (1 duplicate, 2 late). Returns (next reading, stop code, owner)."""
+    unit = pi[P_UNIT]
+    L = pi[P_L]
+    R = pi[P_R]
+    lw = pi[P_LONG]
+    mml = pi[P_MMLONG]
+    S = pi[P_S]
+    W = pi[P_W]
+    S2 = 2 * S
+    max_load = (len(ht_h) * 7) // 10
+    mins = np.empty((W, S))
+    maxs = np.empty((W, S))
+    prev = np.empty(S)
+    for i in range(i0, len(ts)):
+        s = slot[i]
+        t = ts[i]
+        # room first: nothing may change for reading i before a stop
+        if not _room_buffer(dev, s, W, bts, bx, bbad):
+            return i, GROW_BUFFER, s
+        for j in range(S2):
+            if not _room_deque(qm, s * S2 + j, qts, qv):
+                return i, GROW_DEQUE, s * S2 + j
+        if ctl[0] + 1 > max_load:
+            return i, REHASH, 0
+        m0 = dev[s, MX]
+        # 1. duplicates
+        k = _ht_find(ht_h, ht_slot, eh[i], s)
+        dup = False
+        if ht_slot[k] == EMPTY:
+            ht_h[k] = eh[i]
+            ht_ts[k] = t
+            ht_slot[k] = s
+            ctl[0] += 1
+        else:
+            dup = ht_ts[k] > m0 - R
+            if ht_ts[k] < t:
+                ht_ts[k] = t
+        mx = m0 if t <= m0 else t
+        dev[s, MX] = mx
+        if dup:
+            flags[i] = 1
+            out[i, :] = NAN
+            continue
+        # 2. late or accepted
+        late = t < m0 - L
+        x = X[i]
+        dt = NAN
+        prev[:] = NAN
+        off = dev[s, BOFF]
+        if late:
+            flags[i] = 2
+        else:
+            flags[i] = 0
+            lo = off + dev[s, BLO]
+            hi = off + dev[s, BHI]
+            p = hi if hi == lo or bts[hi - 1] <= t else _bisect_right(bts, t, lo, hi)
+            if p > lo:
+                prev[:] = bx[p - 1]
+                dt = float(t - bts[p - 1])
+            badm = 0
+            for c in range(S):
+                if x[c] != x[c] or x[c] == prev[c]:
+                    badm |= 1 << c
+            for m in range(hi, p, -1):
+                bts[m] = bts[m - 1]
+                bbad[m] = bbad[m - 1]
+                bx[m] = bx[m - 1]
+            bts[p] = t
+            bx[p] = x
+            bbad[p] = badm
+            dev[s, BHI] += 1
+            tu = t // unit
+            for w in range(W):
+                _contrib(sums[s, w], 1, tu, x, badm, scales)
+            for c in range(S):
+                if x[c] == x[c]:
+                    _deque_push(qm, s * S2 + c, qts, qv, t, x[c])
+                    _deque_push(qm, s * S2 + S + c, qts, qv, t, -x[c])
+        # 3. windows at mx: evict, then min and max
+        hi = dev[s, BHI]
+        for w in range(W):
+            thr = mx - wms[w]
+            k = dev[s, WLO + w]
+            while k < hi and bts[off + k] <= thr:
+                _contrib(sums[s, w], -1, bts[off + k] // unit, bx[off + k], bbad[off + k], scales)
+                k += 1
+            dev[s, WLO + w] = k
+        keep = dev[s, WLO + lw] - 1
+        if keep > dev[s, BLO]:
+            dev[s, BLO] = keep
+        mins[:] = NAN
+        maxs[:] = NAN
+        if mml >= 0:
+            thr_long = mx - wms[mml]
+            for j in range(S2):
+                d = s * S2 + j
+                qoff = qm[d, QOFF]
+                qlo = qoff + qm[d, QLO]
+                qhi = qoff + qm[d, QHI]
+                while qlo < qhi and qts[qlo] <= thr_long:
+                    qlo += 1
+                qm[d, QLO] = qlo - qoff
+                if qlo == qhi:
+                    continue
+                c = j if j < S else j - S
+                sign = 1.0 if j < S else -1.0
+                for w in mm_w:
+                    if w == mml:
+                        v = qv[qlo]
+                    else:
+                        kk = _bisect_right(qts, mx - wms[w], qlo, qhi)
+                        if kk == qhi:
+                            continue
+                        v = qv[kk]
+                    if j < S:
+                        mins[w, c] = sign * v
+                    else:
+                        maxs[w, c] = sign * v
+        finalize(out[i], sums[s], mins, maxs, x, prev, dt, scales, pair_rows, fpos, sfac, pi)
+    return len(ts), DONE, 0
+
+
+@njit(cache=True)
+def finalize(
+    out: np.ndarray,
+    sums: np.ndarray,
+    mins: np.ndarray,
+    maxs: np.ndarray,
+    last: np.ndarray,
+    prev: np.ndarray,
+    dt_ms: float,
+    scales: np.ndarray,
+    pair_rows: np.ndarray,
+    fpos: np.ndarray,
+    sfac: np.ndarray,
+    pi: np.ndarray,
+) -> None:
+    """Features of one reading: `features._kernel.finalize_one`, compiled (same operations).
+
+    fpos: rows `last`, `delta`, `zscore` positions per sensor (first 3*S entries), then
+    (position, window) of the counts, then (position, num, den) of the ratios; see `plan_arrays`.
+    """
+    S = pi[P_S]
+    out[:] = NAN
+    for r in range(pair_rows.shape[0]):
+        row = pair_rows[r]
+        w, i, base, pmean, pstd = row[0], row[1], row[2], row[3], row[4]
+        pmin, pmax, pslope, pbad = row[5], row[6], row[7], row[8]
+        need_std, is_long = row[9] != 0, row[10] != 0
+        s = sums[w]
+        n = s[base]
+        if pbad >= 0:
+            out[pbad] = float(s[base + BAD])
+        if n <= 0:
+            continue
+        scale = scales[i]
+        sq = s[base + SQ]
+        nf = float(n)
+        mean = (float(sq) / nf) / scale
+        if pmean >= 0:
+            out[pmean] = mean
+        if pmin >= 0:
+            out[pmin] = mins[w, i]
+        if pmax >= 0:
+            out[pmax] = maxs[w, i]
+        a = sq // n
+        sdf = float(sq - n * a)
+        if need_std:
+            sdd = s[base + SQQ] - 2 * a * sq + n * a * a
+            v = (float(sdd) - sdf * sdf / nf) / nf
+            std = math.sqrt(v if v > 0.0 else 0.0) / scale
+            if pstd >= 0:
+                out[pstd] = std
+            zp = fpos[2 * S + i]
+            if is_long and zp >= 0 and std > 0.0:
+                out[zp] = (last[i] - mean) / std
+        if pslope >= 0 and n > 1:
+            st = s[base + ST]
+            b = st // n
+            stc = float(st - n * b)
+            sttc = s[base + STT] - 2 * b * st + n * b * b
+            stqc = s[base + STQ] - a * st - b * sq + n * a * b
+            vt = float(sttc) - stc * stc / nf
+            if vt > 0.0:
+                out[pslope] = ((float(stqc) - stc * sdf / nf) / vt) * sfac[i]
+    for i in range(S):
+        if fpos[i] >= 0:
+            out[fpos[i]] = last[i]
+        if fpos[S + i] >= 0:
+            out[fpos[S + i]] = last[i] - prev[i]
+    k = 3 * S
+    nc = fpos[k]
+    for c in range(nc):
+        out[fpos[k + 1 + 2 * c]] = float(sums[fpos[k + 2 + 2 * c], 0])
+    k += 1 + 2 * nc
+    if pi[P_DT] >= 0:
+        out[pi[P_DT]] = dt_ms / 1000.0
+    nr = fpos[k]
+    for c in range(nr):
+        p = fpos[k + 1 + 3 * c]
+        den = out[fpos[k + 3 + 3 * c]]
+        if den != 0.0:
+            out[p] = out[fpos[k + 2 + 3 * c]] / den

@@ -1,0 +1,280 @@
+"""Owner of the compiled kernel's arrays (`features._nbstate`): device slots, chunk pools that
+grow and compact, the event-id table, and the driver that resumes the kernel after it asks for
+room. Used by `features.online` (one reading or a micro-batch at a time) and `features.batch`
+(a whole history in one call)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from features import _nbstate as nb
+from features._kernel import Plan
+
+log = logging.getLogger(__name__)
+
+_BUF0 = 32  # first buffer chunk of a device (readings)
+_DQ0 = 8  # first chunk of a deque
+_HT0 = 1024
+
+
+@dataclass(frozen=True)
+class PlanArrays:
+    """`Plan` as the flat arrays the kernel takes."""
+
+    pi: np.ndarray
+    wms: np.ndarray
+    mm_w: np.ndarray
+    scales: np.ndarray
+    pair_rows: np.ndarray
+    fpos: np.ndarray
+    sfac: np.ndarray
+
+    @staticmethod
+    def of(plan: Plan) -> PlanArrays:
+        fs = plan.fs
+        mm = plan.minmax_windows
+        mm_long = max(mm, key=lambda w: plan.window_ms[w]) if mm else -1
+        pi = np.zeros(9, dtype=np.int64)
+        pi[nb.P_UNIT] = fs.time_unit_ms
+        pi[nb.P_L] = fs.lateness_ms
+        pi[nb.P_R] = fs.dedup_horizon_ms
+        pi[nb.P_LONG] = plan.longest
+        pi[nb.P_MMLONG] = mm_long
+        pi[nb.P_DT] = plan.dt
+        pi[nb.P_F] = plan.n_features
+        pi[nb.P_S] = plan.n_sensors
+        pi[nb.P_W] = plan.n_windows
+        fpos: list[int] = [*plan.last, *plan.delta, *plan.zscore, len(plan.counts)]
+        for p, w in plan.counts:
+            fpos += [p, w]
+        fpos.append(len(plan.ratios))
+        for p, a, b in plan.ratios:
+            fpos += [p, a, b]
+        return PlanArrays(
+            pi=pi,
+            wms=np.asarray(plan.window_ms, dtype=np.int64),
+            mm_w=np.asarray(mm, dtype=np.int64),
+            scales=np.asarray(plan.scales, dtype=np.float64),
+            pair_rows=np.asarray(plan.pair_rows, dtype=np.int64).reshape(-1, 11),
+            fpos=np.asarray(fpos, dtype=np.int64),
+            sfac=np.asarray(plan.slope_factor, dtype=np.float64),
+        )
+
+
+class KernelState:
+    """All devices' state; `run` advances it over readings given as arrays."""
+
+    def __init__(self, plan: Plan, *, devices: int = 64) -> None:
+        if plan.n_sensors > 32:
+            raise ValueError("at most 32 sensors (bad flags are a uint32 bitmask)")
+        self.plan = plan
+        self.pa = PlanArrays.of(plan)
+        self.S = plan.n_sensors
+        self.W = plan.n_windows
+        self.horizon = plan.fs.dedup_horizon_ms
+        self.dev = np.zeros((0, nb.WLO + self.W), dtype=np.int64)
+        self.sums = np.zeros((0, self.W, plan.vec), dtype=np.int64)
+        self.alive = np.zeros(0, dtype=np.bool_)
+        self.n_slots = 0
+        self.free: list[int] = []
+        self.bts = np.zeros(0, dtype=np.int64)
+        self.bx = np.zeros((0, self.S), dtype=np.float64)
+        self.bbad = np.zeros(0, dtype=np.uint32)
+        self.b_used = 0
+        self.qm = np.zeros((0, 4), dtype=np.int64)
+        self.qts = np.zeros(0, dtype=np.int64)
+        self.qv = np.zeros(0, dtype=np.float64)
+        self.q_used = 0
+        self.ht_h = np.zeros(_HT0, dtype=np.int64)
+        self.ht_ts = np.zeros(_HT0, dtype=np.int64)
+        self.ht_slot = np.full(_HT0, nb.EMPTY, dtype=np.int32)
+        self.ctl = np.zeros(1, dtype=np.int64)
+        self._reserve_slots(devices)
+
+    # ── slots ────────────────────────────────────────────────────────────────────────────
+    def _reserve_slots(self, n: int) -> None:
+        old = len(self.dev)
+        if n <= old:
+            return
+        self.dev = np.concatenate([self.dev, np.zeros((n - old, self.dev.shape[1]), np.int64)])
+        self.sums = np.concatenate([self.sums, np.zeros((n - old, *self.sums.shape[1:]), np.int64)])
+        self.alive = np.concatenate([self.alive, np.zeros(n - old, np.bool_)])
+        self.qm = np.concatenate([self.qm, np.zeros((2 * self.S * (n - old), 4), np.int64)])
+
+    def new_slot(self) -> int:
+        if self.free:
+            s = self.free.pop()
+        else:
+            s = self.n_slots
+            self.n_slots += 1
+            if s >= len(self.dev):
+                self._reserve_slots(max(64, 2 * len(self.dev)))
+        self.dev[s] = 0
+        self.dev[s, nb.MX] = nb.NEVER
+        self.sums[s] = 0
+        self.alive[s] = True
+        self.dev[s, nb.BOFF] = self._alloc_buffer(_BUF0)
+        self.dev[s, nb.BCAP] = _BUF0
+        for d in range(2 * self.S * s, 2 * self.S * (s + 1)):
+            self.qm[d] = (self._alloc_deque(_DQ0), _DQ0, 0, 0)
+        return s
+
+    def free_slots(self, slots: list[int]) -> None:
+        for s in slots:
+            self.alive[s] = False
+            self.dev[s, nb.BCAP] = 0
+            self.qm[2 * self.S * s : 2 * self.S * (s + 1), nb.QCAP] = 0
+            self.free.append(s)
+        self._rehash(len(self.ht_h))  # forget their event ids before the slots are reused
+
+    # ── pools ────────────────────────────────────────────────────────────────────────────
+    def _alloc_buffer(self, cap: int) -> int:
+        if self.b_used + cap > len(self.bts):
+            self._repack_buffers(cap)
+        off = self.b_used
+        self.b_used += cap
+        return off
+
+    def _repack_buffers(self, extra: int) -> None:
+        live = np.flatnonzero(self.alive[: self.n_slots])
+        caps = self.dev[live, nb.BCAP]
+        size = max(1024, 2 * (int(caps.sum()) + extra))
+        bts = np.zeros(size, np.int64)
+        bx = np.zeros((size, self.S), np.float64)
+        bbad = np.zeros(size, np.uint32)
+        pos = 0
+        for s, cap in zip(live.tolist(), caps.tolist(), strict=True):
+            off, hi = int(self.dev[s, nb.BOFF]), int(self.dev[s, nb.BHI])
+            bts[pos : pos + hi] = self.bts[off : off + hi]
+            bx[pos : pos + hi] = self.bx[off : off + hi]
+            bbad[pos : pos + hi] = self.bbad[off : off + hi]
+            self.dev[s, nb.BOFF] = pos
+            pos += cap
+        self.bts, self.bx, self.bbad, self.b_used = bts, bx, bbad, pos
+
+    def _grow_buffer(self, s: int) -> None:
+        cap = int(self.dev[s, nb.BCAP])
+        off, hi = int(self.dev[s, nb.BOFF]), int(self.dev[s, nb.BHI])
+        old = (self.bts[off : off + hi].copy(), self.bx[off : off + hi].copy())
+        oldbad = self.bbad[off : off + hi].copy()
+        self.dev[s, nb.BCAP] = 0  # the old chunk is dead for a repack
+        new = self._alloc_buffer(2 * cap)
+        self.bts[new : new + hi] = old[0]
+        self.bx[new : new + hi] = old[1]
+        self.bbad[new : new + hi] = oldbad
+        self.dev[s, nb.BOFF] = new
+        self.dev[s, nb.BCAP] = 2 * cap
+
+    def _alloc_deque(self, cap: int) -> int:
+        if self.q_used + cap > len(self.qts):
+            self._repack_deques(cap)
+        off = self.q_used
+        self.q_used += cap
+        return off
+
+    def _repack_deques(self, extra: int) -> None:
+        caps = self.qm[: 2 * self.S * self.n_slots, nb.QCAP]
+        size = max(1024, 2 * (int(caps.sum()) + extra))
+        qts = np.zeros(size, np.int64)
+        qv = np.zeros(size, np.float64)
+        pos = 0
+        for d in np.flatnonzero(caps).tolist():
+            off, hi, cap = (int(v) for v in self.qm[d, [nb.QOFF, nb.QHI, nb.QCAP]])
+            qts[pos : pos + hi] = self.qts[off : off + hi]
+            qv[pos : pos + hi] = self.qv[off : off + hi]
+            self.qm[d, nb.QOFF] = pos
+            pos += cap
+        self.qts, self.qv, self.q_used = qts, qv, pos
+
+    def _grow_deque(self, d: int) -> None:
+        cap = int(self.qm[d, nb.QCAP])
+        off, hi = int(self.qm[d, nb.QOFF]), int(self.qm[d, nb.QHI])
+        old_ts, old_v = self.qts[off : off + hi].copy(), self.qv[off : off + hi].copy()
+        self.qm[d, nb.QCAP] = 0
+        new = self._alloc_deque(2 * cap)
+        self.qts[new : new + hi] = old_ts
+        self.qv[new : new + hi] = old_v
+        self.qm[d, nb.QOFF] = new
+        self.qm[d, nb.QCAP] = 2 * cap
+
+    def _rehash(self, min_cap: int) -> None:
+        live = nb.count_live_ids(self.ht_ts, self.ht_slot, self.dev, self.horizon)
+        cap = max(_HT0, min_cap if min_cap > 0 else 0)
+        while cap * 35 < live * 100:  # load at most 0.35 after a sweep
+            cap *= 2
+        self.ht_h, self.ht_ts, self.ht_slot, count = nb.rehash(
+            self.ht_h, self.ht_ts, self.ht_slot, self.dev, self.alive, self.horizon, cap
+        )
+        self.ctl[0] = count
+
+    # ── driver ───────────────────────────────────────────────────────────────────────────
+    def run(
+        self,
+        slot: np.ndarray,
+        ts: np.ndarray,
+        eh: np.ndarray,
+        X: np.ndarray,
+        out: np.ndarray,
+        flags: np.ndarray,
+    ) -> None:
+        """Advance over readings (slots already assigned), features into `out` (n, F)."""
+        pa = self.pa
+        i = 0
+        n = len(ts)
+        while i < n:
+            i, code, owner = nb.advance(
+                i, slot, ts, eh, X, out, flags, self.dev, self.sums, self.bts, self.bx,
+                self.bbad, self.qm, self.qts, self.qv, self.ht_h, self.ht_ts, self.ht_slot,
+                self.ctl, pa.pi, pa.wms, pa.mm_w, pa.scales, pa.pair_rows, pa.fpos, pa.sfac,
+            )  # fmt: skip
+            if code == nb.GROW_BUFFER:
+                self._grow_buffer(owner)
+            elif code == nb.GROW_DEQUE:
+                self._grow_deque(owner)
+            elif code == nb.REHASH:
+                self._rehash(0)
+
+    # ── introspection ────────────────────────────────────────────────────────────────────
+    def buffered(self, s: int) -> int:
+        return int(self.dev[s, nb.BHI] - self.dev[s, nb.BLO])
+
+    def live_ids(self, s: int) -> int:
+        sel = self.ht_slot == s
+        return int((self.ht_ts[sel] > self.dev[s, nb.MX] - self.horizon).sum())
+
+    def chunk_bytes(self, s: int) -> int:
+        """Bytes of the chunks, sums and fields held by one device (its share of the event-id
+        table is added by the caller)."""
+        per_reading = self.bts.itemsize + self.S * self.bx.itemsize + self.bbad.itemsize
+        qcap = int(self.qm[2 * self.S * s : 2 * self.S * (s + 1), nb.QCAP].sum())
+        fixed = self.dev.shape[1] * 8 + self.sums[0].nbytes + 2 * self.S * 4 * 8
+        return int(self.dev[s, nb.BCAP]) * per_reading + qcap * 16 + fixed
+
+    def table_bytes(self) -> int:
+        return self.ht_h.nbytes + self.ht_ts.nbytes + self.ht_slot.nbytes
+
+
+def warm_up(plan: Plan) -> float:
+    """Compile (or load from the cache) the kernel; returns the seconds it took."""
+    t = time.perf_counter()
+    st = KernelState(plan, devices=1)
+    s = st.new_slot()
+    n = 3
+    X = np.ones((n, plan.n_sensors))
+    out = np.empty((n, plan.n_features))
+    st.run(
+        np.full(n, s, np.int64),
+        np.arange(n, dtype=np.int64) * 1000,
+        np.arange(n, dtype=np.int64),
+        X,
+        out,
+        np.zeros(n, np.uint8),
+    )
+    st._rehash(0)
+    took = time.perf_counter() - t
+    log.debug("feature kernel ready in %.2f s", took)
+    return took
