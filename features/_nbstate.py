@@ -14,7 +14,7 @@ layout and the loops. State of device `s` (a slot index):
 - per sensor a min and a max monotonic deque over the longest min/max window: chunks of
   `qts`/`qv` described by `qm[s * 2S + j]` (`QOFF`, `QCAP`, `QLO`, `QHI`), j < S min of sensor
   j, j >= S max of sensor j - S (stored negated);
-- event ids: one open-addressing table for all devices, (hash, slot) -> latest event time;
+- event ids: one open-addressing table for all devices, rows (hash, latest event time, slot);
   entries older than the dedup horizon are swept when the table fills up.
 
 Chunks live in shared pools; when a chunk is full the kernel compacts it in place if enough of
@@ -41,6 +41,7 @@ P_UNIT, P_L, P_R, P_LONG, P_MMLONG, P_DT, P_F, P_S, P_W = range(9)
 DONE, GROW_BUFFER, GROW_DEQUE, REHASH = 0, 1, 2, 3
 NEVER = -(2**62)
 EMPTY = -1
+HT_H, HT_TS, HT_SLOT = 0, 1, 2
 NAN = math.nan
 
 
@@ -65,12 +66,13 @@ def _mix(h: int, s: int) -> int:
 
 
 @njit(cache=True)
-def _ht_find(ht_h: np.ndarray, ht_slot: np.ndarray, h: int, s: int) -> int:
-    """Index of (h, s) in the table, or of the empty cell where it would go."""
-    mask = len(ht_h) - 1
+def _ht_find(ht: np.ndarray, h: int, s: int) -> int:
+    """Row of (h, s) in the table (rows: hash, latest event time, slot), or of the empty row
+    where it would go."""
+    mask = len(ht) - 1
     k = _mix(h, s) & mask
-    while ht_slot[k] != EMPTY:
-        if ht_h[k] == h and ht_slot[k] == s:
+    while ht[k, HT_SLOT] != EMPTY:
+        if ht[k, HT_H] == h and ht[k, HT_SLOT] == s:
             return k
         k = (k + 1) & mask
     return k
@@ -78,37 +80,29 @@ def _ht_find(ht_h: np.ndarray, ht_slot: np.ndarray, h: int, s: int) -> int:
 
 @njit(cache=True)
 def rehash(
-    ht_h: np.ndarray,
-    ht_ts: np.ndarray,
-    ht_slot: np.ndarray,
-    dev: np.ndarray,
-    alive: np.ndarray,
-    horizon: int,
-    new_cap: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """A table of `new_cap` cells holding the entries still within their device's horizon."""
-    nh = np.zeros(new_cap, dtype=np.int64)
-    nt = np.zeros(new_cap, dtype=np.int64)
-    ns = np.full(new_cap, EMPTY, dtype=np.int32)
+    ht: np.ndarray, dev: np.ndarray, alive: np.ndarray, horizon: int, new_cap: int
+) -> tuple[np.ndarray, int]:
+    """A table of `new_cap` rows holding the entries still within their device's horizon."""
+    nt = np.zeros((new_cap, 3), dtype=np.int64)
+    nt[:, HT_SLOT] = EMPTY
     count = 0
-    for k in range(len(ht_h)):
-        s = ht_slot[k]
-        if s == EMPTY or not alive[s] or ht_ts[k] <= dev[s, MX] - horizon:
+    for k in range(len(ht)):
+        s = ht[k, HT_SLOT]
+        if s == EMPTY or not alive[s] or ht[k, HT_TS] <= dev[s, MX] - horizon:
             continue
-        j = _ht_find(nh, ns, ht_h[k], s)
-        nh[j] = ht_h[k]
-        nt[j] = ht_ts[k]
-        ns[j] = s
+        j = _ht_find(nt, ht[k, HT_H], s)
+        nt[j] = ht[k]
         count += 1
-    return nh, nt, ns, count
+    return nt, count
 
 
 @njit(cache=True)
-def count_live_ids(ht_ts: np.ndarray, ht_slot: np.ndarray, dev: np.ndarray, horizon: int) -> int:
+def count_live_ids(ht: np.ndarray, dev: np.ndarray, horizon: int, only: int) -> int:
+    """Entries within their device's horizon (of slot `only`, or all when negative)."""
     c = 0
-    for k in range(len(ht_ts)):
-        s = ht_slot[k]
-        if s != EMPTY and ht_ts[k] > dev[s, MX] - horizon:
+    for k in range(len(ht)):
+        s = ht[k, HT_SLOT]
+        if s != EMPTY and (only < 0 or s == only) and ht[k, HT_TS] > dev[s, MX] - horizon:
             c += 1
     return c
 
@@ -222,6 +216,7 @@ def advance(
     eh: np.ndarray,
     X: np.ndarray,
     out: np.ndarray,
+    orow: np.ndarray,
     flags: np.ndarray,
     dev: np.ndarray,
     sums: np.ndarray,
@@ -231,9 +226,7 @@ def advance(
     qm: np.ndarray,
     qts: np.ndarray,
     qv: np.ndarray,
-    ht_h: np.ndarray,
-    ht_ts: np.ndarray,
-    ht_slot: np.ndarray,
+    ht: np.ndarray,
     ctl: np.ndarray,
     pi: np.ndarray,
     wms: np.ndarray,
@@ -243,8 +236,9 @@ def advance(
     fpos: np.ndarray,
     sfac: np.ndarray,
 ) -> tuple[int, int, int]:
-    """Readings i0.. of (slot, ts, event hash, values X) in arrival order: features into `out`
-    rows, flags (1 duplicate, 2 late). Returns (next reading, stop code, owner)."""
+    """Readings i0.. of (slot, ts, event hash, values X) in arrival order: features into row
+    `orow[i]` of `out`, flags[i] (1 duplicate, 2 late). Returns (next reading, stop code,
+    owner)."""
     unit = pi[P_UNIT]
     L = pi[P_L]
     R = pi[P_R]
@@ -253,7 +247,7 @@ def advance(
     S = pi[P_S]
     W = pi[P_W]
     S2 = 2 * S
-    max_load = (len(ht_h) * 7) // 10
+    max_load = (len(ht) * 7) // 10
     mins = np.empty((W, S))
     maxs = np.empty((W, S))
     prev = np.empty(S)
@@ -270,22 +264,22 @@ def advance(
             return i, REHASH, 0
         m0 = dev[s, MX]
         # 1. duplicates
-        k = _ht_find(ht_h, ht_slot, eh[i], s)
+        k = _ht_find(ht, eh[i], s)
         dup = False
-        if ht_slot[k] == EMPTY:
-            ht_h[k] = eh[i]
-            ht_ts[k] = t
-            ht_slot[k] = s
+        if ht[k, HT_SLOT] == EMPTY:
+            ht[k, HT_H] = eh[i]
+            ht[k, HT_TS] = t
+            ht[k, HT_SLOT] = s
             ctl[0] += 1
         else:
-            dup = ht_ts[k] > m0 - R
-            if ht_ts[k] < t:
-                ht_ts[k] = t
+            dup = ht[k, HT_TS] > m0 - R
+            if ht[k, HT_TS] < t:
+                ht[k, HT_TS] = t
         mx = m0 if t <= m0 else t
         dev[s, MX] = mx
         if dup:
             flags[i] = 1
-            out[i, :] = NAN
+            out[orow[i], :] = NAN
             continue
         # 2. late or accepted
         late = t < m0 - L
@@ -362,8 +356,20 @@ def advance(
                         mins[w, c] = sign * v
                     else:
                         maxs[w, c] = sign * v
-        finalize(out[i], sums[s], mins, maxs, x, prev, dt, scales, pair_rows, fpos, sfac, pi)
+        finalize(out[orow[i]], sums[s], mins, maxs, x, prev, dt, scales, pair_rows, fpos, sfac, pi)
     return len(ts), DONE, 0
+
+
+@njit(cache=True)
+def compact_rows(out: np.ndarray, keep: np.ndarray) -> int:
+    """Move the kept rows of `out` to its front, in order; returns how many."""
+    k = 0
+    for r in range(len(keep)):
+        if keep[r]:
+            if k != r:
+                out[k] = out[r]
+            k += 1
+    return k
 
 
 @njit(cache=True)

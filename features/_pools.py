@@ -17,7 +17,7 @@ from features._kernel import Plan
 log = logging.getLogger(__name__)
 
 _BUF0 = 32  # first buffer chunk of a device (readings)
-_DQ0 = 8  # first chunk of a deque
+_DQ0 = 16  # first chunk of a deque
 _HT0 = 1024
 
 
@@ -89,9 +89,8 @@ class KernelState:
         self.qts = np.zeros(0, dtype=np.int64)
         self.qv = np.zeros(0, dtype=np.float64)
         self.q_used = 0
-        self.ht_h = np.zeros(_HT0, dtype=np.int64)
-        self.ht_ts = np.zeros(_HT0, dtype=np.int64)
-        self.ht_slot = np.full(_HT0, nb.EMPTY, dtype=np.int32)
+        self.ht = np.zeros((_HT0, 3), dtype=np.int64)
+        self.ht[:, nb.HT_SLOT] = nb.EMPTY
         self.ctl = np.zeros(1, dtype=np.int64)
         self._reserve_slots(devices)
 
@@ -105,7 +104,8 @@ class KernelState:
         self.alive = np.concatenate([self.alive, np.zeros(n - old, np.bool_)])
         self.qm = np.concatenate([self.qm, np.zeros((2 * self.S * (n - old), 4), np.int64)])
 
-    def new_slot(self) -> int:
+    def new_slot(self, buffer_cap: int = _BUF0, deque_cap: int = _DQ0) -> int:
+        """A slot for a new device, with room for `buffer_cap` readings to begin with."""
         if self.free:
             s = self.free.pop()
         else:
@@ -117,10 +117,11 @@ class KernelState:
         self.dev[s, nb.MX] = nb.NEVER
         self.sums[s] = 0
         self.alive[s] = True
-        self.dev[s, nb.BOFF] = self._alloc_buffer(_BUF0)
-        self.dev[s, nb.BCAP] = _BUF0
+        cap = max(4, buffer_cap)
+        self.dev[s, nb.BOFF] = self._alloc_buffer(cap)
+        self.dev[s, nb.BCAP] = cap
         for d in range(2 * self.S * s, 2 * self.S * (s + 1)):
-            self.qm[d] = (self._alloc_deque(_DQ0), _DQ0, 0, 0)
+            self.qm[d] = (self._alloc_deque(deque_cap), deque_cap, 0, 0)
         return s
 
     def free_slots(self, slots: list[int]) -> None:
@@ -129,7 +130,7 @@ class KernelState:
             self.dev[s, nb.BCAP] = 0
             self.qm[2 * self.S * s : 2 * self.S * (s + 1), nb.QCAP] = 0
             self.free.append(s)
-        self._rehash(len(self.ht_h))  # forget their event ids before the slots are reused
+        self._rehash(len(self.ht))  # forget their event ids before the slots are reused
 
     # ── pools ────────────────────────────────────────────────────────────────────────────
     def _alloc_buffer(self, cap: int) -> int:
@@ -202,13 +203,11 @@ class KernelState:
         self.qm[d, nb.QCAP] = 2 * cap
 
     def _rehash(self, min_cap: int) -> None:
-        live = nb.count_live_ids(self.ht_ts, self.ht_slot, self.dev, self.horizon)
+        live = nb.count_live_ids(self.ht, self.dev, self.horizon, -1)
         cap = max(_HT0, min_cap if min_cap > 0 else 0)
         while cap * 35 < live * 100:  # load at most 0.35 after a sweep
             cap *= 2
-        self.ht_h, self.ht_ts, self.ht_slot, count = nb.rehash(
-            self.ht_h, self.ht_ts, self.ht_slot, self.dev, self.alive, self.horizon, cap
-        )
+        self.ht, count = nb.rehash(self.ht, self.dev, self.alive, self.horizon, cap)
         self.ctl[0] = count
 
     # ── driver ───────────────────────────────────────────────────────────────────────────
@@ -219,17 +218,18 @@ class KernelState:
         eh: np.ndarray,
         X: np.ndarray,
         out: np.ndarray,
+        orow: np.ndarray,
         flags: np.ndarray,
     ) -> None:
-        """Advance over readings (slots already assigned), features into `out` (n, F)."""
+        """Advance over readings (slots already assigned), features of reading i into row
+        `orow[i]` of `out` (rows, F)."""
         pa = self.pa
         i = 0
         n = len(ts)
         while i < n:
             i, code, owner = nb.advance(
-                i, slot, ts, eh, X, out, flags, self.dev, self.sums, self.bts, self.bx,
-                self.bbad, self.qm, self.qts, self.qv, self.ht_h, self.ht_ts, self.ht_slot,
-                self.ctl, pa.pi, pa.wms, pa.mm_w, pa.scales, pa.pair_rows, pa.fpos, pa.sfac,
+                i, slot, ts, eh, X, out, orow, flags, self.dev, self.sums, self.bts, self.bx,
+                self.bbad, self.qm, self.qts, self.qv, self.ht, self.ctl, pa.pi, pa.wms, pa.mm_w, pa.scales, pa.pair_rows, pa.fpos, pa.sfac,
             )  # fmt: skip
             if code == nb.GROW_BUFFER:
                 self._grow_buffer(owner)
@@ -243,8 +243,7 @@ class KernelState:
         return int(self.dev[s, nb.BHI] - self.dev[s, nb.BLO])
 
     def live_ids(self, s: int) -> int:
-        sel = self.ht_slot == s
-        return int((self.ht_ts[sel] > self.dev[s, nb.MX] - self.horizon).sum())
+        return int(nb.count_live_ids(self.ht, self.dev, self.horizon, s))
 
     def chunk_bytes(self, s: int) -> int:
         """Bytes of the chunks, sums and fields held by one device (its share of the event-id
@@ -255,7 +254,17 @@ class KernelState:
         return int(self.dev[s, nb.BCAP]) * per_reading + qcap * 16 + fixed
 
     def table_bytes(self) -> int:
-        return self.ht_h.nbytes + self.ht_ts.nbytes + self.ht_slot.nbytes
+        return int(self.ht.nbytes)
+
+
+_COMPILED: list[float] = []
+
+
+def ensure_compiled(plan: Plan) -> float:
+    """Compile or load the kernel once per process; returns the seconds that took."""
+    if not _COMPILED:
+        _COMPILED.append(warm_up(plan))
+    return _COMPILED[0]
 
 
 def warm_up(plan: Plan) -> float:
@@ -272,8 +281,10 @@ def warm_up(plan: Plan) -> float:
         np.arange(n, dtype=np.int64),
         X,
         out,
+        np.arange(n, dtype=np.int64),
         np.zeros(n, np.uint8),
     )
+    nb.compact_rows(out, np.ones(n, np.bool_))
     st._rehash(0)
     took = time.perf_counter() - t
     log.debug("feature kernel ready in %.2f s", took)

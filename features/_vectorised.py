@@ -1,4 +1,6 @@
-"""The batch feature path: the features of every reading of a history, vectorised.
+"""The batch feature path written in vectorised numpy, independent of the compiled kernel that
+`features.batch.compute_features` runs by default (`engine="vectorised"` selects this one; the
+parity tests hold the two, and the streaming path, equal).
 
 It reproduces `features.online` exactly (same semantics, documented there) from `(ts_ms, seq)`:
 
@@ -28,7 +30,9 @@ _NEVER = -(2**62)
 _CHUNK = 4096
 
 
-def compute_features(readings: pd.DataFrame, feature_set: FeatureSet = FEATURE_SET) -> pd.DataFrame:
+def compute_features_vectorised(
+    readings: pd.DataFrame, feature_set: FeatureSet = FEATURE_SET
+) -> pd.DataFrame:
     """Features of every distinct reading (first arrival of an event id per device wins).
 
     Input columns: `event_id`, `device_id`, `ts_ms` (int64), one float64 column per sensor
@@ -41,13 +45,7 @@ def compute_features(readings: pd.DataFrame, feature_set: FeatureSet = FEATURE_S
     n_in = len(readings)
     names = list(fs.names)
     if n_in == 0:
-        empty = pd.DataFrame({"event_id": pd.Series(dtype=object)})
-        empty["device_id"] = pd.Series(dtype=object)
-        empty["ts_ms"] = pd.Series(dtype=np.int64)
-        empty["late"] = pd.Series(dtype=bool)
-        for name in names:
-            empty[name] = pd.Series(dtype=np.float64)
-        return empty
+        return empty_features(names)
 
     dev_codes, _ = pd.factorize(readings["device_id"], sort=False)
     ts_in = readings["ts_ms"].to_numpy(dtype=np.int64)
@@ -213,6 +211,17 @@ def compute_features(readings: pd.DataFrame, feature_set: FeatureSet = FEATURE_S
     )
     feats = pd.DataFrame(values.T, columns=names, copy=False)
     return pd.concat([res, feats], axis=1)
+
+
+def empty_features(names: list[str]) -> pd.DataFrame:
+    """The output of a feature path for no readings (its columns and dtypes)."""
+    empty = pd.DataFrame({"event_id": pd.Series(dtype=object)})
+    empty["device_id"] = pd.Series(dtype=object)
+    empty["ts_ms"] = pd.Series(dtype=np.int64)
+    empty["late"] = pd.Series(dtype=bool)
+    for name in names:
+        empty[name] = pd.Series(dtype=np.float64)
+    return empty
 
 
 def _ranges(lens: np.ndarray) -> np.ndarray:

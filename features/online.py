@@ -57,7 +57,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from features._kernel import Plan
-from features._pools import KernelState, warm_up
+from features._pools import KernelState, ensure_compiled
 from features.definitions import FEATURE_SET, FeatureSet
 from features.readings import SensorReading
 
@@ -90,7 +90,7 @@ class OnlineFeatures:
     def __init__(self, feature_set: FeatureSet = FEATURE_SET) -> None:
         self.feature_set = feature_set
         self._plan = Plan.of(feature_set)
-        _ensure_compiled(self._plan)
+        ensure_compiled(self._plan)
         self._sensors = feature_set.sensors
         self._reset()
         # reusable one-reading arrays for `update`
@@ -98,6 +98,7 @@ class OnlineFeatures:
         self._one_ts = np.zeros(1, dtype=np.int64)
         self._one_eh = np.zeros(1, dtype=np.int64)
         self._one_flag = np.zeros(1, dtype=np.uint8)
+        self._rows = np.arange(4096, dtype=np.int64)
 
     def _reset(self) -> None:
         self._st = KernelState(self._plan)
@@ -116,7 +117,8 @@ class OnlineFeatures:
         get = reading.values.get
         X = np.array([[get(c) for c in self._sensors]], dtype=np.float64)
         out = np.empty((1, self._plan.n_features))
-        self._st.run(self._one_slot, self._one_ts, self._one_eh, X, out, self._one_flag)
+        st = self._st
+        st.run(self._one_slot, self._one_ts, self._one_eh, X, out, self._rows, self._one_flag)
         flag = int(self._one_flag[0])
         if flag == _DUP:
             self.duplicate_count += 1
@@ -148,7 +150,9 @@ class OnlineFeatures:
             X[:, c] = [v.get(name) for v in vals]  # None -> NaN
         out = np.empty((n, self._plan.n_features))
         flags = np.zeros(n, dtype=np.uint8)
-        self._st.run(slot, ts, eh, X, out, flags)
+        if n > len(self._rows):
+            self._rows = np.arange(n, dtype=np.int64)
+        self._st.run(slot, ts, eh, X, out, self._rows, flags)
         dup = flags == _DUP
         late = flags == _LATE
         self.duplicate_count += int(dup.sum())
@@ -199,12 +203,3 @@ class OnlineFeatures:
         """(buffered readings, remembered event ids) of a device: for tests and diagnostics."""
         s = self._slots[device_id]
         return self._st.buffered(s), self._st.live_ids(s)
-
-
-_COMPILED: set[int] = set()
-
-
-def _ensure_compiled(plan: Plan) -> None:
-    if not _COMPILED:
-        warm_up(plan)
-        _COMPILED.add(1)

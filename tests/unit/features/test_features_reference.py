@@ -6,11 +6,12 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 from feature_asserts import feature_matrix, mismatches
 
 from features._naive import naive_features
 from features._synth import synthetic_readings, to_readings
-from features.batch import compute_features
+from features.batch import compute_features, compute_features_vectorised
 from features.definitions import FEATURE_SET, MINUTE_MS
 from features.online import OnlineFeatures
 from features.readings import SENSORS, SensorReading
@@ -59,10 +60,12 @@ def test_both_paths_match_direct_computation_on_a_disordered_stream() -> None:
     ref = naive_features(readings, FS)
     kept = np.vstack([v for v, _ in ref if v is not None])
     batch = compute_features(df)
+    vectorised = compute_features_vectorised(df)
     online = np.vstack([v for v in _online(readings) if v is not None])
     assert [late for v, late in ref if v is not None] == batch["late"].tolist()
+    assert vectorised["late"].tolist() == batch["late"].tolist()
     # different formulas (two-pass floats vs exact integer sums): rounding-level differences
-    for got in (feature_matrix(batch, FS), online):
+    for got in (feature_matrix(batch, FS), feature_matrix(vectorised, FS), online):
         assert not (errors := mismatches(got, kept, FS.names, rtol=1e-9, atol=1e-12)), errors
 
 
@@ -122,30 +125,35 @@ def test_out_of_order_late_and_duplicate_readings() -> None:
     assert math.isnan(_f(d, "vibration__delta"))
     assert _f(e, "count_5m") == 4.0 and _f(e, "vibration__max_1h") == 4.0
     assert _f(e, "vibration__delta") == 1.0  # predecessor in event time is b (3.0)
-    batch = compute_features(_frame(rs))
-    assert batch["event_id"].tolist() == ["a", "b", "c", "d", "e"]
-    assert batch["late"].tolist() == [False, False, False, True, False]
     online = np.vstack([u.values for u in ups if u.values is not None])
-    assert not (errors := mismatches(feature_matrix(batch, FS), online, FS.names, rtol=0.0)), errors
+    for engine in ("kernel", "vectorised"):
+        batch = compute_features(_frame(rs), engine=engine)
+        assert batch["event_id"].tolist() == ["a", "b", "c", "d", "e"]
+        assert batch["late"].tolist() == [False, False, False, True, False]
+        got = feature_matrix(batch, FS)
+        assert not (errors := mismatches(got, online, FS.names, rtol=0.0)), errors
 
 
-def test_no_look_ahead_prefixes_give_the_same_features() -> None:
+@pytest.mark.parametrize("engine", ["kernel", "vectorised"])
+def test_no_look_ahead_prefixes_give_the_same_features(engine: str) -> None:
     df = synthetic_readings(6, 400, seed=9, out_of_order=0.05, duplicates=0.02)
-    full = compute_features(df).set_index("event_id")
+    full = compute_features(df, engine=engine).set_index("event_id")  # type: ignore[arg-type]
     for cut in (len(df) // 3, 2 * len(df) // 3):
-        part = compute_features(df.iloc[:cut]).set_index("event_id")
+        part = compute_features(df.iloc[:cut], engine=engine).set_index("event_id")  # type: ignore[arg-type]
         got = feature_matrix(part, FS)
         want = feature_matrix(full.loc[part.index], FS)
         assert not (errors := mismatches(got, want, FS.names, rtol=0.0)), errors
 
 
-def test_batch_without_seq_uses_row_order_and_accepts_any_row_order_with_seq() -> None:
+@pytest.mark.parametrize("engine", ["kernel", "vectorised"])
+def test_batch_without_seq_uses_row_order_and_accepts_any_row_order_with_seq(engine: str) -> None:
     df = synthetic_readings(5, 300, seed=2, out_of_order=0.05, duplicates=0.02)
-    ref = compute_features(df)
-    no_seq = compute_features(df.drop(columns="seq"))
+    ref = compute_features(df, engine=engine)  # type: ignore[arg-type]
+    no_seq = compute_features(df.drop(columns="seq"), engine=engine)  # type: ignore[arg-type]
     assert ref.equals(no_seq)
     shuffled = df.sample(frac=1.0, random_state=1)
-    by_seq = compute_features(shuffled).set_index("event_id").loc[ref["event_id"]]
+    by_seq = compute_features(shuffled, engine=engine)  # type: ignore[arg-type]
+    by_seq = by_seq.set_index("event_id").loc[ref["event_id"]]
     assert np.array_equal(feature_matrix(by_seq, FS), feature_matrix(ref, FS), equal_nan=True)
 
 
