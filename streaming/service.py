@@ -33,6 +33,7 @@ from features.readings import SensorReading
 from streaming.breaker import STATE_CODES
 from streaming.kafka import consumer_config, make_consumer, make_producer
 from streaming.ops import OpsServer, ScorerMetrics
+from streaming.outputs import encode_scored
 from streaming.rebuild import read_window
 from streaming.scoring import (
     ModelSlot,
@@ -227,6 +228,8 @@ class ScorerService:
     def _process(self, msgs: list[Message]) -> None:
         readings: list[SensorReading] = []
         sources: list[Message] = []
+        append_ts = self._txn_ts.append
+        n_in = 0
         for m in msgs:
             err = m.error()
             if err is not None:
@@ -234,19 +237,18 @@ class ScorerService:
                     raise KafkaException(err)
                 log.warning("consumer error: %s", err)
                 continue
-            self.metrics.events_in.inc()
-            self._txn_records += 1
-            self._txn_ts.append(m.timestamp()[1])
+            n_in += 1
+            append_ts(m.timestamp()[1])
             try:
                 value = m.value()
                 if value is None:
                     raise ContractError("$", "null value (a tombstone is not a reading)")
                 readings.append(parse_reading(value))
                 sources.append(m)
-            except ContractError as exc:
+            except Exception as exc:  # ContractError, or a parser bug: neither stops the service
                 self._dlq(m, "parse", exc)
-            except Exception as exc:  # a parser bug must not stop the service either
-                self._dlq(m, "parse", exc)
+        self.metrics.events_in.inc(n_in)
+        self._txn_records += n_in
         if not readings:
             return
         t0 = time.perf_counter()
@@ -261,14 +263,20 @@ class ScorerService:
         self.metrics.batch_seconds.observe(time.perf_counter() - t0)
         self.metrics.fallback.inc(out.fallback_rows)
         topics = self.cfg.topics
-        by_id = {r.event_id: m for r, m in zip(readings, sources, strict=True)}
+        produce = self.producer.produce if self.producer is not None else None
+        scored_topic = topics.scored
         for ev in out.scored:
             try:
-                value = encode(ev)
+                value = encode_scored(ev)
             except Exception as exc:  # an output the contract refuses: keep the input, say why
+                by_id = {r.event_id: m for r, m in zip(readings, sources, strict=True)}
                 self._dlq(by_id[ev.reading_event_id], "encode", exc)
                 continue
-            self._produce(topics.scored, ev.device_id, value, ev.ts_ms)
+            try:
+                assert produce is not None
+                produce(scored_topic, value, ev.device_id, timestamp=ev.ts_ms)
+            except BufferError:
+                self._produce(scored_topic, ev.device_id, value, ev.ts_ms)
         for al in out.alerts:
             try:
                 value = encode(al)
