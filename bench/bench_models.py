@@ -17,6 +17,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -117,7 +118,7 @@ def main() -> None:
     raw_hold = hold[[f"raw_{s}" for s in SENSORS]].rename(columns=lambda c: c[4:])
     limits = reference.sensor_limits(raw_train)
     rules = reference.rule_scores(raw_hold, limits)
-    common = dict(
+    common: dict[str, Any] = dict(
         device_ids=hold["device_id"].astype(str).to_numpy(),
         ts_ms=hold["ts_ms"].to_numpy(),
         failures=fails,

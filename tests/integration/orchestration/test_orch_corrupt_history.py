@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -77,14 +78,13 @@ def test_stuck_sensor_fails_the_range_check_and_nothing_trains(
     assert not result.success
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert not checks["history_sensor_ranges"].passed
-    failed = checks["history_sensor_ranges"].metadata["failed"].value
-    assert [f["column"] for f in failed] == ["temperature"]  # type: ignore[index, union-attr]
+    failed: Any = checks["history_sensor_ranges"].metadata["failed"].value
+    assert [f["column"] for f in failed] == ["temperature"]
     assert checks["history_schema"].passed and checks["history_unique_event_ids"].passed
     materialized = {
-        m.asset_key.to_user_string()
-        for m in result.get_asset_materialization_events()
-        for m in [m.asset_materialization]
-        if m is not None
+        e.asset_key.to_user_string()
+        for e in result.get_asset_materialization_events()
+        if e.asset_key is not None
     }
     assert materialized == {"event_history"}
     assert not (tmp_path / "features").exists()

@@ -39,12 +39,14 @@ def lifecycle_events(bootstrap: str, topics: Topics) -> list[ModelLifecycleEvent
         todo = {p for p in parts if ends[p] > 0}
         while todo:
             for m in c.consume(num_messages=100, timeout=5):
-                assert m.error() is None
-                e = parse_event(m.value())
+                value, part, off = m.value(), m.partition(), m.offset()
+                assert m.error() is None and value is not None
+                assert part is not None and off is not None
+                e = parse_event(value)
                 assert isinstance(e, ModelLifecycleEvent)
                 out.append(e)
-                if m.offset() >= ends[m.partition()] - 1:
-                    todo.discard(m.partition())
+                if off >= ends[part] - 1:
+                    todo.discard(part)
         return out
     finally:
         c.close()
@@ -123,6 +125,7 @@ def test_retrain_job_promotes_then_rejects_a_worse_challenger(
         assert champion.tags["dagster_run_id"] == result.run_id
         assert champion.tags["partitions"] == f"{first}..{last}"
         assert len(champion.tags["data_digest"]) == 64 and champion.tags["feature_set"]
+        assert champion.run_id is not None
         run = client.get_run(champion.run_id)
         assert {
             "holdout_pr_auc",
@@ -133,6 +136,7 @@ def test_retrain_job_promotes_then_rejects_a_worse_challenger(
             "rules_holdout_pr_auc",
         } <= set(run.data.metrics)
         assert run.data.params["feature_set_version"] == champion.tags["feature_set"]
+        assert run.inputs is not None
         (ds,) = run.inputs.dataset_inputs
         assert ds.dataset.source_type == "kafka" and topics.sensor_readings in ds.dataset.source
         artifacts = {a.path for a in client.list_artifacts(champion.run_id, "plots")}

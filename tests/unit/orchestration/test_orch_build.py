@@ -57,7 +57,7 @@ def test_reading_columns_parse_with_the_contract_and_count_rejects() -> None:
     )
     df = sink.frame()
     assert len(df) == 1 and df.loc[0, "event_id"] == ok.event_id
-    assert np.isnan(df.loc[0, "vibration"]) and df.loc[0, "temperature"] == 60.0
+    assert np.isnan(df["vibration"].iloc[0]) and df["temperature"].iloc[0] == 60.0
     assert df.loc[0, "seq"] == 7 and df.loc[0, "ts_ms"] == ok.ts_ms
     assert sum(sink.invalid.values()) == 2
 

@@ -80,7 +80,9 @@ def test_duplicates_out_of_window_rows_and_a_volume_drop_are_caught(tmp_path: Pa
     _store_day(storage, "2026-01-01", 2000, 0)
     _store_day(storage, "2026-01-02", 2000, 1)
     df = _store_day(storage, "2026-01-03", 300, 2)  # a sixth of the usual volume
-    df.loc[5, "event_id"] = df.loc[6, "event_id"]
+    ids = df["event_id"].tolist()
+    ids[5] = ids[6]
+    df["event_id"] = pd.array(ids, dtype="str")
     df.loc[7, "ts_ms"] = day_window("2026-01-03")[1] + 5000  # tomorrow
     write_atomic(df, storage.readings_file("2026-01-03"))
     out = evaluate_history(storage, ["2026-01-03"], HistoryCheckConfig())
@@ -91,7 +93,7 @@ def test_wrong_types_and_missing_ids_fail_schema_and_nulls(tmp_path: Path) -> No
     storage = HistoryStorage(root=str(tmp_path))
     df = _store_day(storage, "2026-01-01", 500, 0)
     df["rpm"] = df["rpm"].astype(str)
-    df.loc[3, "device_id"] = None
+    df["device_id"] = df["device_id"].where(df.index != 3, None)
     write_atomic(df, storage.readings_file("2026-01-01"))
     out = evaluate_history(storage, ["2026-01-01"], HistoryCheckConfig())
     assert {"history_schema", "history_nulls"} <= _failed(out)
