@@ -6,7 +6,7 @@ path, failure labels from maintenance events, a time split with the latest days 
 models with their calibrated thresholds, and the rule baseline computed on the same rows.
 Writes section `## Models` of bench/RESULTS.md.
 
-    .venv/bin/python bench/bench_models.py [--devices 300] [--days 14] [--interval-s 300]
+    .venv/bin/python bench/bench_models.py [--devices 1000] [--days 14] [--interval-s 600] [--holdout-days 3]
 """
 
 from __future__ import annotations
@@ -76,10 +76,10 @@ def simulate(
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--devices", type=int, default=300)
+    ap.add_argument("--devices", type=int, default=1000)
     ap.add_argument("--days", type=int, default=14)
-    ap.add_argument("--holdout-days", type=int, default=2)
-    ap.add_argument("--interval-s", type=float, default=300.0)
+    ap.add_argument("--holdout-days", type=int, default=3)
+    ap.add_argument("--interval-s", type=float, default=600.0)
     ap.add_argument("--horizon-h", type=float, default=6.0)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--no-write", action="store_true")
