@@ -247,7 +247,7 @@ def advance(
     S = pi[P_S]
     W = pi[P_W]
     S2 = 2 * S
-    max_load = (len(ht) * 7) // 10
+    max_load = (len(ht) * 3) // 4
     mins = np.empty((W, S))
     maxs = np.empty((W, S))
     prev = np.empty(S)

@@ -59,6 +59,7 @@ def compute_features(
 
     ensure_compiled(plan)
     st = KernelState(plan, devices=len(uniq))
+    st.reserve_ids(min(n, len(uniq) * _MAX_PRESIZE))
     per_device = np.bincount(dev_codes, minlength=len(uniq))
     for k in range(len(uniq)):  # slot k is device code k
         big = int(min(per_device[k] + 1, _MAX_PRESIZE))
