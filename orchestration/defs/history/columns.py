@@ -9,51 +9,50 @@ import numpy as np
 import pandas as pd
 
 from features.contract import ContractError, Maintenance, parse_event, parse_reading
-from features.readings import SENSORS
+from features.readings import SENSORS, SensorReading
 
 log = logging.getLogger(__name__)
 
 
 class ReadingColumns:
-    """Sink for `replay`: parses readings with the contract and keeps one list per column."""
+    """Sink for `replay`: parses readings with the contract, columns are built once at the end."""
 
     def __init__(self) -> None:
-        self.event_id: list[str] = []
-        self.device_id: list[str] = []
-        self.ts_ms: list[int] = []
-        self.values: dict[str, list[float | None]] = {s: [] for s in SENSORS}
+        self.readings: list[SensorReading] = []
         self.partition: list[int] = []
         self.offset: list[int] = []
         self.invalid: Counter[str] = Counter()
 
     def __call__(self, values: list[bytes], partitions: list[int], offsets: list[int]) -> None:
-        ev, dev, ts = self.event_id.append, self.device_id.append, self.ts_ms.append
-        cols = [(s, self.values[s].append) for s in SENSORS]
-        part, off = self.partition.append, self.offset.append
+        try:
+            # The common case: every record is valid (one list comprehension, no appends).
+            self.readings.extend([parse_reading(raw) for raw in values])
+            self.partition.extend(partitions)
+            self.offset.extend(offsets)
+            return
+        except ContractError:
+            pass
         for raw, p, o in zip(values, partitions, offsets, strict=True):
             try:
                 r = parse_reading(raw)
             except ContractError as exc:
                 self.invalid[exc.field] += 1
                 continue
-            ev(r.event_id)
-            dev(r.device_id)
-            ts(r.ts_ms)
-            v = r.values
-            for s, app in cols:
-                app(v.get(s))
-            part(p)
-            off(o)
+            self.readings.append(r)
+            self.partition.append(p)
+            self.offset.append(o)
 
     def frame(self) -> pd.DataFrame:
         """The readings in log order (partition, offset); `seq` is the offset (arrival order)."""
+        rs = self.readings
         data: dict[str, object] = {
-            "event_id": pd.array(self.event_id, dtype="str"),
-            "device_id": pd.array(self.device_id, dtype="str"),
-            "ts_ms": np.asarray(self.ts_ms, dtype=np.int64),
+            "event_id": pd.array([r.event_id for r in rs], dtype="str"),
+            "device_id": pd.array([r.device_id for r in rs], dtype="str"),
+            "ts_ms": np.fromiter((r.ts_ms for r in rs), dtype=np.int64, count=len(rs)),
         }
+        vals = [r.values for r in rs]
         for s in SENSORS:
-            data[s] = np.asarray(self.values[s], dtype=np.float64)  # None -> NaN
+            data[s] = np.asarray([v.get(s) for v in vals], dtype=np.float64)  # None -> NaN
         data["partition"] = np.asarray(self.partition, dtype=np.int32)
         data["offset"] = np.asarray(self.offset, dtype=np.int64)
         df = pd.DataFrame(data)
