@@ -53,8 +53,8 @@ def card_for(
         ref[c] = Histogram([float(e) for e in edges], [float(x) for x in counts / counts.sum()])
     return ModelCard(
         model_name=name,
-        kind=kind,
-        feature_set_version=fs_version,  # type: ignore[arg-type]
+        kind=kind,  # type: ignore[arg-type]
+        feature_set_version=fs_version,
         feature_names=list(X.columns),
         threshold=threshold,
         reference=ref,
@@ -194,7 +194,7 @@ def collect(
 
 
 def docs(msgs: list[Message]) -> list[dict[str, Any]]:
-    return [orjson.loads(m.value()) for m in msgs]
+    return [orjson.loads(m.value() or b"null") for m in msgs]
 
 
 def read_to_end(
@@ -222,7 +222,7 @@ def read_to_end(
                 err = m.error()
                 if err is not None:
                     if err.code() == KafkaError._PARTITION_EOF:
-                        eof.add(m.partition())
+                        eof.add(m.partition() or 0)
                     continue
                 eof.discard(m.partition())
                 out.append(m)

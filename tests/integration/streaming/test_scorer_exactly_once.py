@@ -23,7 +23,7 @@ from pathlib import Path
 import orjson
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer
-from conftest import reading, valid_bytes  # type: ignore[import-not-found]
+from conftest import reading, valid_bytes
 
 from streaming.topics import Topics
 
@@ -89,10 +89,10 @@ def _read_all(bootstrap: str, topic: str, partitions: int) -> list[str]:
                 err = m.error()
                 if err is not None:
                     if err.code() == KafkaError._PARTITION_EOF:
-                        eof.add(m.partition())
+                        eof.add(m.partition() or 0)
                     continue
                 eof.discard(m.partition())
-                ids.append(orjson.loads(m.value())["reading_event_id"])
+                ids.append(orjson.loads(m.value() or b"null")["reading_event_id"])
     finally:
         c.close()
     return ids

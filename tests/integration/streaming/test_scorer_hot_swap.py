@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import orjson
 import pytest
 from confluent_kafka import Consumer, Producer
-from conftest import Running, read_to_end, register  # type: ignore[import-not-found]
+from conftest import Running, read_to_end, register
 
 from features.contract import encode
 from features.contract_events import ModelLifecycleEvent
@@ -71,10 +71,10 @@ class Reader:
             now = time.time()
             for m in msgs:
                 if m.error() is None:
-                    d = orjson.loads(m.value())
+                    d = orjson.loads(m.value() or b"null")
                     v = d["scores"][0]["model_version"]
                     self.outs.append(
-                        Out(now, m.partition(), m.offset() or 0, v, d["reading_event_id"])
+                        Out(now, m.partition() or 0, m.offset() or 0, v, d["reading_event_id"])
                     )
 
     def first(self, version: str) -> Out | None:
@@ -157,7 +157,7 @@ def test_hot_swap_under_load_by_alias_and_by_lifecycle_event(
         producer.join(30)
 
     inputs = {
-        orjson.loads(m.value())["event_id"]
+        orjson.loads(m.value() or b"null")["event_id"]
         for m in read_to_end(kafka_bootstrap, topics.sensor_readings, topics.partitions)
     }
     try:

@@ -24,7 +24,7 @@ import numpy as np
 import orjson
 import pandas as pd
 import pytest
-from conftest import LIMITS, collect, docs, read_to_end  # type: ignore[import-not-found]
+from conftest import LIMITS, collect, docs, read_to_end
 from sklearn.ensemble import IsolationForest
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline

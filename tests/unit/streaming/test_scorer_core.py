@@ -57,7 +57,7 @@ def test_fallback_flags_only_readings_outside_limits() -> None:
 def test_score_batch_without_models_uses_default_rules_and_drops_duplicates() -> None:
     state = ScorerState(RawFeatures(), RAW_FEATURE_SET_VERSION)
     slots = {"iot-anomaly": ModelSlot("iot-anomaly")}
-    vals = {
+    vals: dict[str, float | None] = {
         "temperature": 500.0 - 200.0,
         "vibration": 2.0,
         "pressure": 6.0,
