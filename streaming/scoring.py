@@ -224,6 +224,9 @@ def score_batch(
         fallback_any |= ~model_ok
         per_model.append((slot, scores, model_ok))
 
+    if len(ok_idx) == n and not fallback_any.any():
+        _assemble_all_scored(out, kept, X, state.feature_set_version, per_model)
+        return out
     pos = np.full(n, -1, dtype=np.intp)  # row of X for each kept reading
     pos[ok_idx] = np.arange(len(ok_idx))
     ids = new_event_ids(n)
@@ -308,6 +311,77 @@ def score_batch(
             )
         )
     return out
+
+
+def _assemble_all_scored(
+    out: BatchOutputs,
+    kept: list[SensorReading],
+    X: np.ndarray,
+    fsv: str,
+    per_model: list[tuple[ModelSlot, np.ndarray, np.ndarray]],
+) -> None:
+    """The common case of `score_batch`: every model scored every reading (row i of X)."""
+    n = len(kept)
+    ids = new_event_ids(n)
+    any_flag = np.zeros(n, dtype=bool)
+    cols: list[tuple[str, str, float, list[float], list[bool]]] = []
+    alerts: list[tuple[int, Alert]] = []
+    for slot, scores, _ok in per_model:
+        champ = slot.champion
+        assert champ is not None
+        flagged = scores >= champ.threshold
+        any_flag |= flagged
+        cols.append((slot.name, champ.version, champ.threshold, scores.tolist(), flagged.tolist()))
+        for i in np.flatnonzero(flagged).tolist():  # rare: reason codes only here
+            sc = float(scores[i])
+            reasons = model_reasons(champ.stats, X[i, champ.columns])
+            conf = _confidence(slot.kind, sc, champ.threshold)
+            alert = _alert(
+                kept[i],
+                slot.name,
+                champ.version,
+                slot.kind,
+                sc,
+                champ.threshold,
+                conf,
+                reasons,
+                False,
+            )
+            alerts.append((i, alert))
+    alerts.sort(key=lambda a: a[0])  # reading order, as the general path emits them
+    out.alerts.extend(a for _i, a in alerts)
+    decision = ["alert" if f else "normal" for f in any_flag.tolist()]
+    if len(cols) == 1:
+        (name, ver, th, sl, fl) = cols[0]
+        out.scored.extend(
+            ScoredEvent(
+                ids[i],
+                r.ts_ms,
+                r.event_id,
+                r.device_id,
+                [ModelScore(name, ver, sl[i], th, fl[i])],
+                decision[i],  # type: ignore[arg-type]
+                False,
+                "",
+                fsv,
+            )
+            for i, r in enumerate(kept)
+        )
+        return
+    out.scored.extend(
+        ScoredEvent(
+            ids[i],
+            r.ts_ms,
+            r.event_id,
+            r.device_id,
+            [ModelScore(name, ver, sl[i], th, fl[i]) for name, ver, th, sl, fl in cols],
+            decision[i],  # type: ignore[arg-type]
+            False,
+            "",
+            fsv,
+        )
+        for i, r in enumerate(kept)
+    )
 
 
 def _shadow(slot: ModelSlot, X: np.ndarray, champion_scores: np.ndarray, now_ms: int) -> None:

@@ -34,7 +34,7 @@ from features.readings import SensorReading
 from streaming.breaker import STATE_CODES
 from streaming.kafka import consumer_config, make_consumer, make_producer
 from streaming.ops import OpsServer, ScorerMetrics
-from streaming.outputs import encode_scored
+from streaming.outputs import encode_scored_many
 from streaming.rebuild import read_window
 from streaming.scoring import (
     ModelSlot,
@@ -241,10 +241,10 @@ class ScorerService:
             n_in += 1
             append_ts(m.timestamp()[1])
             try:
-                value = m.value()
-                if value is None:
+                raw = m.value()
+                if raw is None:
                     raise ContractError("$", "null value (a tombstone is not a reading)")
-                readings.append(parse_reading(value))
+                readings.append(parse_reading(raw))
                 sources.append(m)
             except Exception as exc:  # ContractError, or a parser bug: neither stops the service
                 self._dlq(m, "parse", exc)
@@ -266,12 +266,10 @@ class ScorerService:
         topics = self.cfg.topics
         produce = self.producer.produce if self.producer is not None else None
         scored_topic = topics.scored
-        for ev in out.scored:
-            try:
-                value = encode_scored(ev)
-            except Exception as exc:  # an output the contract refuses: keep the input, say why
+        for ev, value in zip(out.scored, encode_scored_many(out.scored), strict=True):
+            if isinstance(value, Exception):  # the contract refuses the output: keep the input
                 by_id = {r.event_id: m for r, m in zip(readings, sources, strict=True)}
-                self._dlq(by_id[ev.reading_event_id], "encode", exc)
+                self._dlq(by_id[ev.reading_event_id], "encode", value)
                 continue
             try:
                 assert produce is not None
@@ -280,11 +278,11 @@ class ScorerService:
                 self._produce(scored_topic, ev.device_id, value, ev.ts_ms)
         for al in out.alerts:
             try:
-                value = encode(al)
+                alert_value = encode(al)
             except Exception:
                 log.exception("alert for %s could not be encoded", al.reading_event_id)
                 continue
-            self._produce(topics.alerts, al.device_id, value, al.ts_ms)
+            self._produce(topics.alerts, al.device_id, alert_value, al.ts_ms)
             self.metrics.alerts.labels(al.model_name, str(al.fallback).lower()).inc()
         self.metrics.events_out.labels("scored").inc(len(out.scored))
         self.metrics.events_out.labels("alerts").inc(len(out.alerts))

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from features.contract import ContractError, encode
 from features.contract_events import ModelScore, ScoredEvent
-from streaming.outputs import encode_scored
+from streaming.outputs import encode_scored, encode_scored_many
 
 _score = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
 _model = st.builds(
@@ -48,6 +48,7 @@ def test_fast_encoding_equals_the_contract(
         feature_set_version="fs-0123456789ab",
     )
     assert encode_scored(ev) == encode(ev)
+    assert encode_scored_many([ev, ev]) == [encode(ev), encode(ev)]
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, 1e300])
@@ -62,3 +63,5 @@ def test_unusual_scores_go_through_the_contract_which_refuses_them(bad: float) -
     )
     with pytest.raises(ContractError):
         encode_scored(ev)
+    (got,) = encode_scored_many([ev])
+    assert isinstance(got, ContractError)
