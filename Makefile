@@ -25,7 +25,7 @@ demo: install
 	$(BIN)/edaml demo
 
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 test-unit: install
 	$(BIN)/python -m pytest -q tests/unit
