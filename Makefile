@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# uv from the venv (installed there on first use) or, when the machine has one, from PATH.
+# Chosen by the shell when the line runs: make expands a recipe before it runs its first line.
+UV = $$(test -x $(BIN)/uv && echo $(BIN)/uv || echo uv)
 
 .PHONY: install demo test test-unit lint bench stack-up stack-down clean
 
@@ -12,14 +15,14 @@ install: $(STAMP)
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "edaml needs Python 3.11+"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	test -x $(BIN)/uv || { $(BIN)/python -m ensurepip -q >/dev/null 2>&1; $(BIN)/python -m pip install -q uv; }
-	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.lock
-	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	test -x $(BIN)/uv || command -v uv >/dev/null || $(BIN)/python -m pip install -q uv
+	$(UV) pip install -q --python $(BIN)/python -r requirements.lock
+	$(UV) pip install -q --python $(BIN)/python --no-deps -e .
 	@touch $(STAMP)
 
 # Regenerate the lock after changing dependencies in pyproject.toml.
 lock:
-	$(BIN)/uv pip compile -q pyproject.toml --extra dev -o requirements.lock --python-version 3.11
+	$(UV) pip compile -q pyproject.toml --extra dev -o requirements.lock --python-version 3.11
 
 demo: install
 	$(BIN)/edaml demo
