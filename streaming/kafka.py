@@ -90,7 +90,29 @@ def ensure_topics(
             if isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
                 continue
             raise
+    wait_for_leaders(admin, created, timeout=timeout)
     return created
+
+
+def wait_for_leaders(admin: AdminClient, names: Iterable[str], *, timeout: float = 30.0) -> None:
+    """Block until every partition of `names` has a leader: a topic just created answers
+    NOT_LEADER_FOR_PARTITION to offset and fetch requests for a moment."""
+    pending = set(names)
+    deadline = time.monotonic() + timeout
+    while pending:
+        topics = admin.list_topics(timeout=timeout).topics
+        pending = {
+            n
+            for n in pending
+            if n not in topics
+            or not topics[n].partitions
+            or any(p.leader < 0 for p in topics[n].partitions.values())
+        }
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no leader after {timeout:.0f}s for {sorted(pending)}")
+        time.sleep(0.05)  # pacing between metadata requests
 
 
 def create_topic(
