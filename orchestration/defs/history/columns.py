@@ -1,64 +1,82 @@
-"""Columnar builders: contract-parsed events appended straight into column lists."""
+"""Columnar builders: contract-validated events appended straight into columns."""
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from features.contract import ContractError, Maintenance, parse_event, parse_reading
-from features.readings import SENSORS, SensorReading
+from features.contract import ContractError, Maintenance, parse_event
+from features.contract_columns import decode_readings
+from features.readings import SENSORS
 
 log = logging.getLogger(__name__)
 
 
 class ReadingColumns:
-    """Sink for `replay`: parses readings with the contract, columns are built once at the end."""
+    """Sink for `replay`: decodes each batch of readings into columns with the contract's bulk
+    decoder; invalid records are counted by the field the contract blames, never kept."""
 
     def __init__(self) -> None:
-        self.readings: list[SensorReading] = []
-        self.partition: list[int] = []
-        self.offset: list[int] = []
+        self._event_id: list[pa.Array] = []
+        self._device_id: list[pa.Array] = []
+        self._ts_ms: list[np.ndarray] = []
+        self._values: list[np.ndarray] = []
+        self._partition: list[np.ndarray] = []
+        self._offset: list[np.ndarray] = []
         self.invalid: Counter[str] = Counter()
 
-    def __call__(self, values: list[bytes], partitions: list[int], offsets: list[int]) -> None:
-        try:
-            # The common case: every record is valid (one list comprehension, no appends).
-            self.readings.extend([parse_reading(raw) for raw in values])
-            self.partition.extend(partitions)
-            self.offset.extend(offsets)
-            return
-        except ContractError:
-            pass
-        for raw, p, o in zip(values, partitions, offsets, strict=True):
-            try:
-                r = parse_reading(raw)
-            except ContractError as exc:
-                self.invalid[exc.field] += 1
-                continue
-            self.readings.append(r)
-            self.partition.append(p)
-            self.offset.append(o)
+    def __call__(
+        self, values: Sequence[bytes], partitions: Sequence[int], offsets: Sequence[int]
+    ) -> None:
+        cols, errors = decode_readings(values)
+        for _, exc in errors:
+            self.invalid[exc.field] += 1
+        part = np.asarray(partitions, dtype=np.int32)
+        off = np.asarray(offsets, dtype=np.int64)
+        if errors:
+            part, off = part[cols.index], off[cols.index]
+        self._event_id.append(cols.event_id)
+        self._device_id.append(cols.device_id)
+        self._ts_ms.append(cols.ts_ms)
+        self._values.append(np.column_stack([cols.sensors[s] for s in SENSORS]))
+        self._partition.append(part)
+        self._offset.append(off)
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self._partition)
+
+    def table(self) -> pa.Table:
+        """The readings in log order (partition, offset); `seq` is the offset (arrival order)."""
+        partition = _concat(self._partition, np.int32)
+        offset = _concat(self._offset, np.int64)
+        order = np.lexsort((offset, partition))
+        take = pa.array(order)
+        values = np.concatenate(self._values) if self._values else np.zeros((0, len(SENSORS)))
+        values = values[order]
+        data: dict[str, pa.Array | pa.ChunkedArray | np.ndarray] = {
+            "event_id": pa.chunked_array(self._event_id, pa.string()).take(take),
+            "device_id": pa.chunked_array(self._device_id, pa.string()).take(take),
+            "ts_ms": _concat(self._ts_ms, np.int64)[order],
+        }
+        for j, s in enumerate(SENSORS):
+            data[s] = np.ascontiguousarray(values[:, j])
+        data["partition"] = partition[order]
+        data["offset"] = offset[order]
+        data["seq"] = data["offset"]
+        return pa.table(data)
 
     def frame(self) -> pd.DataFrame:
-        """The readings in log order (partition, offset); `seq` is the offset (arrival order)."""
-        rs = self.readings
-        data: dict[str, object] = {
-            "event_id": pd.array([r.event_id for r in rs], dtype="str"),
-            "device_id": pd.array([r.device_id for r in rs], dtype="str"),
-            "ts_ms": np.fromiter((r.ts_ms for r in rs), dtype=np.int64, count=len(rs)),
-        }
-        vals = [r.values for r in rs]
-        for s in SENSORS:
-            data[s] = np.asarray([v.get(s) for v in vals], dtype=np.float64)  # None -> NaN
-        data["partition"] = np.asarray(self.partition, dtype=np.int32)
-        data["offset"] = np.asarray(self.offset, dtype=np.int64)
-        df = pd.DataFrame(data)
-        df = df.sort_values(["partition", "offset"], kind="stable", ignore_index=True)
-        df["seq"] = df["offset"].to_numpy()
-        return df
+        """`table()` as a DataFrame (strings as pandas' `str` dtype)."""
+        return self.table().to_pandas()
+
+
+def _concat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
 
 
 class MaintenanceColumns:
