@@ -7,9 +7,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import compress
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,41 @@ def window_offsets(
     return ranges
 
 
+# Unbound methods of the C type: mapped over a batch, no attribute lookup per record.
+_value, _partition, _offset, _error = (
+    Message.value,
+    Message.partition,
+    Message.offset,
+    Message.error,
+)
+
+
+def _in_window(
+    msgs: list[Message], todo: dict[int, PartitionRange]
+) -> tuple[list[bytes], list[int], list[int]]:
+    """Values, partitions and offsets of a consumed batch, without the records at or past their
+    partition's end offset (or of a partition already done). Raises on an error message."""
+    if not msgs:
+        return [], [], []
+    errors = [e for e in map(_error, msgs) if e is not None]
+    if errors:
+        raise KafkaException(errors[0])
+    values: list[bytes] = list(map(_value, msgs))  # type: ignore[arg-type]
+    partitions: list[int] = list(map(_partition, msgs))  # type: ignore[arg-type]
+    offsets: list[int] = list(map(_offset, msgs))  # type: ignore[arg-type]
+    # A batch holds runs of each partition in offset order: only a run's last record can be
+    # past the end, so one look per partition decides whether anything must go.
+    last: dict[int, int] = dict(zip(partitions, offsets, strict=True))
+    if all(p in todo and o < todo[p].end for p, o in last.items()):
+        return values, partitions, offsets
+    keep = [p in todo and o < todo[p].end for p, o in zip(partitions, offsets, strict=True)]
+    return (
+        list(compress(values, keep)),
+        list(compress(partitions, keep)),
+        list(compress(offsets, keep)),
+    )
+
+
 def replay(
     consumer: Consumer,
     topic: str,
@@ -104,21 +140,7 @@ def replay(
         while todo:
             # A short timeout: consume() waits for a full batch, and the window's tail is smaller.
             msgs = consumer.consume(num_messages=batch_size, timeout=0.1)
-            values: list[bytes] = []
-            partitions: list[int] = []
-            offsets: list[int] = []
-            for m in msgs:
-                if m.error() is not None:
-                    raise KafkaException(m.error())
-                # Records of an assigned partition always carry these; None only on errors.
-                p: int = m.partition()  # type: ignore[assignment]
-                off: int = m.offset()  # type: ignore[assignment]
-                r = todo.get(p)
-                if r is None or off >= r.end:
-                    continue
-                values.append(m.value())  # type: ignore[arg-type]
-                partitions.append(p)
-                offsets.append(off)
+            values, partitions, offsets = _in_window(msgs, todo)
             if values:
                 sink(values, partitions, offsets)
                 stats.records += len(values)
