@@ -81,6 +81,21 @@ def _dagster_env(settings: Settings) -> dict[str, str]:
     }
 
 
+def init_dagster_home(home: Path) -> None:
+    """Create the Dagster instance's storage once, before the webserver and the daemon start:
+    both would otherwise migrate the same fresh sqlite files at once, and a race leaves two
+    alembic heads that break every later start."""
+    from dagster import DagsterInstance
+
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")
+    with DagsterInstance.from_config(str(home)) as instance:
+        instance.get_runs_count()  # touches run storage
+        list(instance.all_instigator_state())  # touches schedule storage
+
+
 def dagster_webserver(settings: Settings) -> Service:
     url = f"http://{settings.host}:{settings.dagster_port}"
     return Service(
@@ -165,6 +180,8 @@ class Stack:
         for svc in chosen:
             if not svc.running():
                 svc.check_ports()
+        if any(svc.name.startswith("dagster") and not svc.running() for svc in chosen):
+            init_dagster_home(self.settings.home_abs / "dagster")
         for svc in chosen:
             if svc.name == "kafka" and not svc.running():
                 s = self.settings
