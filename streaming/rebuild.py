@@ -1,55 +1,193 @@
-"""Reads the recent input of partitions up to given offsets, to rebuild per-device state."""
+"""Re-reads the recent input of partitions, by event time, to rebuild per-device state.
+
+For each partition with a committed offset C (records before C were already scored), the
+rebuild finds T, the newest event time (record timestamp) among the last records before C,
+looks up the first offset whose timestamp is at least T - horizon (`offsets_for_times`), and
+re-reads [that offset, C) with read_committed. The caller feeds the valid readings, in each
+partition's arrival order, to its features. With horizon = the feature set's
+`rebuild_horizon_ms`, the rebuilt state is the state the full history would have given, for
+every device whose latest reading is at T (devices idle for longer than the horizon lose
+nothing that matters either; see features.online).
+
+Bad records are skipped silently here (they went to the DLQ when first consumed) and counted.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 
-from features.contract import ContractError, parse_reading
+from features.contract import parse_reading
 from features.readings import SensorReading
 
 log = logging.getLogger(__name__)
 
+TAIL_RECORDS = 16  # records before C read to find the newest event time
+BATCH = 10_000  # records a consume call returns at most
+IDLE_S = 1.0  # no record for this long: the rest of the range is hidden (aborted or markers)
+
+PartitionKey = tuple[str, int]
+
+
+@dataclass(slots=True)
+class RebuildStats:
+    """What a rebuild read: records, valid readings, skipped (bad) records, seconds."""
+
+    partitions: int = 0
+    records: int = 0
+    readings: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    #: per partition: (first offset re-read, committed offset, newest event time T in ms)
+    ranges: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "partitions": self.partitions,
+            "records": self.records,
+            "readings": self.readings,
+            "skipped": self.skipped,
+            "seconds": round(self.seconds, 3),
+            "ranges": {k: list(v) for k, v in self.ranges.items()},
+        }
+
+
+def _read_ranges(
+    consumer: Consumer, ranges: dict[PartitionKey, tuple[int, int]], timeout_s: float
+) -> Iterator[Message]:
+    """Records of every [start, end) in `ranges` (read_committed), in each partition's order."""
+    todo = {k: v for k, v in ranges.items() if v[0] < v[1]}
+    if not todo:
+        return
+    assigned = [TopicPartition(t, p, start) for (t, p), (start, _end) in todo.items()]
+    consumer.assign(assigned)
+    deadline = time.monotonic() + timeout_s
+    last_msg = time.monotonic()
+    seen_any = False
+    try:
+        while todo:
+            msgs = consumer.consume(BATCH, timeout=0.2)
+            done: list[PartitionKey] = []
+            for m in msgs:
+                if m.error() is not None:
+                    continue
+                key = (m.topic() or "", m.partition() or 0)
+                rng = todo.get(key)
+                if rng is None:
+                    continue
+                off = m.offset() or 0
+                if off >= rng[1]:
+                    done.append(key)
+                    continue
+                if off + 1 >= rng[1]:
+                    done.append(key)
+                yield m
+            if msgs:
+                last_msg = time.monotonic()
+                seen_any = True
+            # read_committed skips aborted records and transaction markers: a position at or
+            # past the end also means done
+            for tp in consumer.position([TopicPartition(t, p) for t, p in todo]):
+                if tp.offset >= todo[(tp.topic, tp.partition)][1]:
+                    done.append((tp.topic, tp.partition))
+            for key in set(done):
+                if key in todo:
+                    del todo[key]
+                    consumer.pause([TopicPartition(key[0], key[1])])
+            now = time.monotonic()
+            idle = now - last_msg > (IDLE_S if seen_any else 10 * IDLE_S)
+            if todo and (idle or now > deadline):
+                log.warning("rebuild: stopped early on %s (nothing more readable)", sorted(todo))
+                return
+    finally:
+        consumer.resume(assigned)  # a pause outlives the assignment: the next read needs them
+        consumer.unassign()
+
 
 def read_window(
-    conf: dict[str, Any], upto: list[TopicPartition], per_partition: int
-) -> Iterator[SensorReading]:
-    """Valid readings of the last `per_partition` records before each partition's offset in
-    `upto` (partitions without a committed offset have no history to rebuild)."""
-    todo = [tp for tp in upto if tp.offset > 0]
-    if not todo or per_partition <= 0:
+    conf: dict[str, Any],
+    committed: list[TopicPartition],
+    horizon_ms: int,
+    *,
+    timeout_s: float = 300.0,
+    stats: RebuildStats | None = None,
+) -> Iterator[tuple[PartitionKey, SensorReading]]:
+    """Valid readings of the last `horizon_ms` of event time before each partition's committed
+    offset, as (partition, reading) in each partition's arrival order. Partitions without a
+    committed offset (or with horizon_ms <= 0) have nothing to rebuild."""
+    st = stats if stats is not None else RebuildStats()
+    todo = [tp for tp in committed if tp.offset > 0]
+    st.partitions = len(todo)
+    if not todo or horizon_ms <= 0:
         return
-    conf = {**conf, "group.id": f"{conf.get('group.id', 'edaml')}-{uuid.uuid4().hex[:8]}"}
+    conf = {
+        **conf,
+        "group.id": f"{conf.get('group.id', 'edaml')}-rebuild-{uuid.uuid4().hex[:8]}",
+        # large fetches: a rebuild reads whole hours of a partition at once
+        "max.partition.fetch.bytes": 8 * 1024 * 1024,
+        "fetch.max.bytes": 64 * 1024 * 1024,
+    }
     consumer = Consumer(conf)
+    t0 = time.perf_counter()
     try:
+        ends: dict[PartitionKey, int] = {}
+        lows: dict[PartitionKey, int] = {}
         for tp in todo:
             lo, _hi = consumer.get_watermark_offsets(tp, timeout=10)
-            start = max(lo, tp.offset - per_partition)
-            if start >= tp.offset:
+            ends[(tp.topic, tp.partition)] = tp.offset
+            lows[(tp.topic, tp.partition)] = lo
+        # 1. T per partition: the newest record timestamp among the last records before C
+        newest: dict[PartitionKey, int] = {}
+        tail = {k: (max(lows[k], c - TAIL_RECORDS), c) for k, c in ends.items()}
+        for m in _read_ranges(consumer, tail, timeout_s):
+            key = (m.topic() or "", m.partition() or 0)
+            newest[key] = max(newest.get(key, -1), m.timestamp()[1])
+        # 2. the first offset at or after T - horizon (records before it are all older)
+        lookups = [TopicPartition(t, p, max(0, ts - horizon_ms)) for (t, p), ts in newest.items()]
+        starts: dict[PartitionKey, tuple[int, int]] = {}
+        if lookups:
+            for tp in consumer.offsets_for_times(lookups, timeout=30):
+                key = (tp.topic, tp.partition)
+                first = tp.offset if tp.offset >= 0 else ends[key]
+                starts[key] = (max(first, lows[key]), ends[key])
+                st.ranges[f"{tp.topic}[{tp.partition}]"] = (starts[key][0], ends[key], newest[key])
+        # 3. re-read [start, C)
+        for m in _read_ranges(consumer, starts, timeout_s):
+            st.records += 1
+            value = m.value()
+            try:
+                if value is None:
+                    raise ValueError("null value")
+                reading = parse_reading(value)
+            except Exception:  # bad records went to the DLQ when first consumed
+                st.skipped += 1
                 continue
-            consumer.assign([TopicPartition(tp.topic, tp.partition, start)])
-            pos = start
-            while pos < tp.offset:
-                msgs = consumer.consume(1000, timeout=1.0)
-                if not msgs:
-                    # read_committed may hide aborted records at the end of the range
-                    break
-                for m in msgs:
-                    if m.error() is not None:
-                        continue
-                    off = m.offset() or 0
-                    pos = off + 1
-                    if off >= tp.offset:
-                        break
-                    try:
-                        value = m.value()
-                        if value is not None:
-                            yield parse_reading(value)
-                    except ContractError:
-                        pass
+            st.readings += 1
+            yield (m.topic() or "", m.partition() or 0), reading
     finally:
         consumer.close()
+        st.seconds = time.perf_counter() - t0
+
+
+def group_by_partition(
+    items: Iterator[tuple[PartitionKey, SensorReading]],
+    feed: Callable[[PartitionKey, list[SensorReading]], None],
+    batch: int = 4096,
+) -> None:
+    """Call `feed(partition, readings)` with chunks of each partition's readings, in order."""
+    pending: dict[PartitionKey, list[SensorReading]] = {}
+    for key, r in items:
+        lst = pending.setdefault(key, [])
+        lst.append(r)
+        if len(lst) >= batch:
+            feed(key, lst)
+            pending[key] = []
+    for key, lst in pending.items():
+        if lst:
+            feed(key, lst)

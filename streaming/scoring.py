@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -144,12 +145,21 @@ def _predict(slot: ModelSlot, X: np.ndarray, now: float) -> np.ndarray | None:
 
 
 def _features(
-    state: ScorerState, readings: list[SensorReading]
+    state: ScorerState,
+    readings: list[SensorReading],
+    partitions: Sequence[tuple[str, int]] | None = None,
 ) -> tuple[list[SensorReading], np.ndarray, np.ndarray]:
     """(kept readings, their feature rows, warm mask): duplicates dropped, in input order."""
+    routed = getattr(state.features, "update_routed", None)
     many = getattr(state.features, "update_many", None)
-    if many is not None:
-        fb = many(readings)
+    if routed is not None or many is not None:
+        if routed is not None:
+            fb = routed(
+                readings, partitions if partitions is not None else [("", -1)] * len(readings)
+            )
+        else:
+            assert many is not None
+            fb = many(readings)
         dup = np.asarray(fb.duplicate, dtype=bool)
         late = np.asarray(fb.late, dtype=bool)
         state.duplicates += int(dup.sum())
@@ -186,8 +196,10 @@ def score_batch(
     state: ScorerState,
     *,
     now: float | None = None,
+    partitions: Sequence[tuple[str, int]] | None = None,
 ) -> BatchOutputs:
-    """Score `readings` (in input order) with every slot in `models`.
+    """Score `readings` (in input order) with every slot in `models`. `partitions`: each
+    reading's input partition, for features that keep their state per partition.
 
     Vectorised across the micro-batch: one feature update call, one model call per slot; the
     per-reading loop only assembles outputs (and reason codes for the few flagged rows).
@@ -195,7 +207,7 @@ def score_batch(
     now = time.monotonic() if now is None else now
     now_ms = int(time.time() * 1000)
     out = BatchOutputs()
-    kept, X_all, warm = _features(state, readings)
+    kept, X_all, warm = _features(state, readings, partitions)
     n = len(kept)
     if not n:
         return out

@@ -32,10 +32,11 @@ from confluent_kafka import (
 from features.contract import ContractError, encode, parse_reading
 from features.readings import SensorReading
 from streaming.breaker import STATE_CODES
+from streaming.device_state import PartitionedFeatures, PartitionKey
 from streaming.kafka import consumer_config, make_consumer, make_producer
 from streaming.ops import OpsServer, ScorerMetrics
 from streaming.outputs import encode_scored_many
-from streaming.rebuild import read_window
+from streaming.rebuild import RebuildStats, group_by_partition, read_window
 from streaming.scoring import (
     ModelSlot,
     OnlineFeaturesLike,
@@ -68,7 +69,10 @@ class ServeConfig:
     alias_poll_s: float = 3.0
     initial_load_timeout_s: float = 60.0
     report_interval_s: float = 30.0
-    rebuild_records: int = 2000  # per partition: the feature window's worth of recent input
+    #: event time of input re-read per partition to rebuild feature state (None: the feature
+    #: set's `rebuild_horizon_ms`, which makes the rebuilt features exact; less is faster)
+    rebuild_horizon_ms: int | None = None
+    rebuild_timeout_s: float = 300.0
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = 8000
     breaker_failures: int = 3
@@ -111,7 +115,11 @@ class ScorerService:
             s.breaker.failure_threshold = cfg.breaker_failures
             s.breaker.open_seconds = cfg.breaker_open_s
             s.timeout_s = cfg.model_timeout_s
-        self.state = ScorerState(self.make_features(), self.fs_version, shadow_enabled=cfg.shadow)
+        self.features = PartitionedFeatures(self.make_features)
+        self.state = ScorerState(self.features, self.fs_version, shadow_enabled=cfg.shadow)
+        # partitions whose state took records not yet committed (dropped if they are rewound)
+        self._dirty: set[PartitionKey] = set()
+        self.rebuilds: list[RebuildStats] = []
         self.watcher = watcher or ModelWatcher(
             cfg.models,
             feature_set_version=self.fs_version,
@@ -229,6 +237,9 @@ class ScorerService:
     def _process(self, msgs: list[Message]) -> None:
         readings: list[SensorReading] = []
         sources: list[Message] = []
+        keys: list[PartitionKey] = []
+        add_key = keys.append
+        dirty = self._dirty
         append_ts = self._txn_ts.append
         n_in = 0
         for m in msgs:
@@ -246,6 +257,9 @@ class ScorerService:
                     raise ContractError("$", "null value (a tombstone is not a reading)")
                 readings.append(parse_reading(raw))
                 sources.append(m)
+                key = (m.topic() or "", m.partition() or 0)
+                add_key(key)
+                dirty.add(key)
             except Exception as exc:  # ContractError, or a parser bug: neither stops the service
                 self._dlq(m, "parse", exc)
         self.metrics.events_in.inc(n_in)
@@ -254,7 +268,7 @@ class ScorerService:
             return
         t0 = time.perf_counter()
         try:
-            out = score_batch(self.slots, readings, self.state)
+            out = score_batch(self.slots, readings, self.state, partitions=keys)
         except Exception as exc:
             # A bug in the core must neither stop the service nor loop on the same batch.
             log.exception("scoring core failed on a batch of %d", len(readings))
@@ -382,6 +396,7 @@ class ScorerService:
         self.metrics.transactions.labels("committed").inc()
         self._txn_open = False
         self._txn_ts = []
+        self._dirty.clear()
         self._update_lag()
 
     def _on_kafka_error(self, exc: KafkaException) -> None:
@@ -404,8 +419,10 @@ class ScorerService:
         self._rewind()
 
     def _rewind(self) -> None:
-        """Back to the committed offsets, with per-device state rebuilt up to them."""
+        """Back to the committed offsets, with the state of the partitions that had moved past
+        them rebuilt up to them."""
         assert self.consumer is not None
+        self._forget_dirty()
         if not self._assignment:
             return
         committed = self.consumer.committed(self._assignment, timeout=30)
@@ -414,10 +431,18 @@ class ScorerService:
             self.consumer.seek(TopicPartition(tp.topic, tp.partition, target))
         self._rebuild(committed)
 
+    def _forget_dirty(self) -> None:
+        """Drop the state of partitions that took records of an aborted transaction."""
+        self.features.drop(self._dirty)
+        self._dirty.clear()
+
     # ── rebalance ───────────────────────────────────────────────────────────────────────
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._rebalanced = True
         self._assignment = list(partitions)
+        self._forget_dirty()
+        # partitions kept through the rebalance keep their state; revoked ones are forgotten
+        self.features.keep_only((p.topic, p.partition) for p in partitions)
         committed = consumer.committed(partitions, timeout=30) if partitions else []
         self._rebuild(committed)
         self._ready = True
@@ -432,19 +457,38 @@ class ScorerService:
                 except KafkaException:
                     self.producer = self._new_producer()
             self._txn_open = False
+        # also at-least-once: records since the last commit come again after the rebalance
+        self._forget_dirty()
         self._assignment = []
         self._ready = False
         log.info("revoked %s", [p.partition for p in partitions])
 
     def _rebuild(self, committed: list[TopicPartition]) -> None:
-        t0 = time.monotonic()
-        self.state.features = self.make_features()
-        n = 0
+        """Rebuild the state of the partitions in `committed` that have none, from the input
+        before their committed offsets (see streaming.rebuild)."""
+        have = self.features.partitions
+        todo = [tp for tp in committed if (tp.topic, tp.partition) not in have]
+        if not todo:
+            return
+        for tp in todo:  # a fresh, empty state even when there is nothing to re-read
+            self.features.reset((tp.topic, tp.partition))
+        horizon = self.cfg.rebuild_horizon_ms
+        if horizon is None:
+            horizon = self.features.rebuild_horizon_ms
+        stats = RebuildStats()
         conf = consumer_config(self.cfg.bootstrap, f"{self.cfg.group}-rebuild")
-        for reading in read_window(conf, committed, self.cfg.rebuild_records):
-            self.state.features.update(reading)
-            n += 1
-        log.info("rebuilt feature state from %d readings in %.2fs", n, time.monotonic() - t0)
+        items = read_window(conf, todo, horizon, timeout_s=self.cfg.rebuild_timeout_s, stats=stats)
+        group_by_partition(items, self.features.feed)
+        self.rebuilds.append(stats)
+        log.info(
+            "rebuilt feature state of partitions %s from %d records (%d valid, %d skipped) "
+            "in %.2fs",
+            sorted(tp.partition for tp in todo),
+            stats.records,
+            stats.readings,
+            stats.skipped,
+            stats.seconds,
+        )
 
     # ── models ──────────────────────────────────────────────────────────────────────────
     def _apply_swaps(self) -> None:
@@ -508,6 +552,12 @@ class ScorerService:
             "ready": self._ready,
             "processed": self.processed,
             "assignment": [p.partition for p in self._assignment],
+            "rebuild": {
+                "count": len(self.rebuilds),
+                "records": sum(r.records for r in self.rebuilds),
+                "seconds": round(sum(r.seconds for r in self.rebuilds), 3),
+                "last": self.rebuilds[-1].as_dict() if self.rebuilds else None,
+            },
             "models": {
                 n: {
                     "champion": s.champion.version if s.champion else None,

@@ -1,10 +1,15 @@
-"""Serving equals training: `edaml serve`, with its default (windowed, online) feature set, scores
-simulator readings exactly as the model scores the batch features of the same readings.
+"""Serving equals training, also across restarts: `edaml serve`, with its default (windowed,
+online) feature set, scores simulator readings exactly as the model scores the batch features of
+the full history of the same readings.
 
-The fleet's history goes to Kafka with the simulator's backfill; the test reads it back, computes
-the batch features (`features.batch.compute_features`), trains an IsolationForest on them and
-registers it; then `edaml serve` (a subprocess, no `--feature-set` flag) scores the topic. Its
-ops endpoints are checked while it runs.
+A day of a small fleet's history goes to Kafka; the test reads it back, computes the batch
+features (`features.batch.compute_features`), trains an IsolationForest on them and registers
+it; then `edaml serve` (a subprocess, no `--feature-set` flag) scores the topic (its ops
+endpoints are checked while it runs) and stops on SIGTERM. The next 90 minutes of readings go to
+Kafka, a second run rebuilds its per-device state from the input before its committed offsets
+(the 1 h and 24 h windows need most of the day) and scores them, and is killed with SIGKILL;
+another 90 minutes, a third run. Every committed score equals the model's score of the batch
+features of the whole history.
 """
 
 from __future__ import annotations
@@ -32,11 +37,13 @@ from sklearn.pipeline import make_pipeline
 from edaml.services import free_port
 from features.batch import compute_features
 from features.contract import parse_reading
+from features.contract_bulk import encode_readings_bulk, reading_prefixes
 from features.definitions import FEATURE_SET
 from features.model_card import Histogram, ModelCard
 from features.readings import SENSORS
-from streaming.producers import backfill
+from streaming.producers import EventSink
 from streaming.registry import log_model_version
+from streaming.sim import SimConfig, Simulator
 from streaming.topics import Topics
 
 pytestmark = pytest.mark.integration
@@ -73,6 +80,36 @@ def _history(bootstrap: str, topics: Topics) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+DEVICES, INTERVAL_S = 8, 30.0
+DAY_STEPS = 86_400 // int(INTERVAL_S)  # 2880 steps: 23,040 readings, ~7,700 a partition
+MORE_STEPS = 5_400 // int(INTERVAL_S)  # 90 minutes: 1,440 readings
+
+
+class Fleet:
+    """A continuous simulated history, produced in slices (keyed by device, timestamp = ts)."""
+
+    def __init__(self, bootstrap: str, topic: str, *, steps: int, seed: int = 11) -> None:
+        interval_ms = int(INTERVAL_S * 1000)
+        end_ms = int(time.time() * 1000) // interval_ms * interval_ms
+        cfg = SimConfig(
+            devices=DEVICES, seed=seed, start_ms=end_ms - steps * interval_ms, interval_s=INTERVAL_S
+        )
+        self.sim = Simulator(cfg)
+        f = self.sim.fleet
+        self.prefixes = reading_prefixes(f.device_ids, f.sites, f.machine_types)
+        self.keys = [d.encode() for d in f.device_ids]
+        self.bootstrap, self.topic = bootstrap, topic
+
+    def produce(self, steps: int) -> int:
+        sink = EventSink(self.bootstrap)
+        for _ in range(steps):
+            st = self.sim.step()
+            values = encode_readings_bulk(st.event_ids, st.ts_ms, self.prefixes, st.values)
+            sink.produce_many(self.topic, values, self.keys, st.ts_ms.tolist())
+        sink.close()
+        return steps * DEVICES
 
 
 def _register(name: str, feats: pd.DataFrame) -> tuple[str, Any]:
@@ -113,47 +150,82 @@ def _get(port: int, path: str) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
-def test_serve_scores_online_features_like_the_model_scores_batch_features(
-    kafka_bootstrap: str, mlflow_tracking_uri: str, topics: Topics, tmp_path: Path
-) -> None:
-    backfill(kafka_bootstrap, topics, devices=8, days=1.0, interval_s=120.0, seed=11)
-    history = _history(kafka_bootstrap, topics)
-    feats = compute_features(history)
-    assert len(feats) == len(history) > 5000
-    name = f"iot-anomaly-{uuid.uuid4().hex[:6]}"
-    version, model = _register(name, feats)
-    expected = dict(
-        zip(feats["event_id"], -model.score_samples(feats[list(FEATURE_SET.names)]), strict=True)
-    )
+class Serve:
+    """`edaml serve` as a subprocess with a fixed group and instance id (restarts resume)."""
 
-    port = free_port()
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "MLFLOW_TRACKING_URI": mlflow_tracking_uri,
-        "EDAML_TOPIC_PREFIX": topics.prefix,
-        "EDAML_PARTITIONS": str(topics.partitions),
-    }
-    cmd = [sys.executable, "-m", "edaml.cli", "serve", "--models", name, "--no-shadow"]
-    cmd += ["--group", f"parity-{uuid.uuid4().hex[:6]}", "--metrics-port", str(port)]
-    log = tmp_path / "serve.log"
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    try:
-        # /status is the progress signal: wait until every reading is processed
-        deadline = time.monotonic() + 120
+    def __init__(self, bootstrap: str, uri: str, topics: Topics, name: str, tmp: Path) -> None:
+        self.env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "MLFLOW_TRACKING_URI": uri,
+            "EDAML_TOPIC_PREFIX": topics.prefix,
+            "EDAML_PARTITIONS": str(topics.partitions),
+        }
+        tag = uuid.uuid4().hex[:6]
+        self.cmd = [sys.executable, "-m", "edaml.cli", "serve", "--models", name, "--no-shadow"]
+        # static membership: a restarted instance takes the partitions back at once
+        self.cmd += ["--group", f"parity-{tag}", "--instance-id", f"parity-{tag}"]
+        self.tmp = tmp
+        self.runs = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    def start(self) -> None:
+        self.runs += 1
+        self.port = free_port()
+        self.log = self.tmp / f"serve-{self.runs}.log"
+        cmd = [*self.cmd, "--metrics-port", str(self.port)]
+        out = self.log.open("wb")
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=out, stderr=out)
+
+    def status_when(self, done: Any, timeout: float = 90.0) -> dict[str, Any]:
+        """/status once `done(status)` holds (polled against a deadline)."""
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
         status: dict[str, Any] = {}
-        while status.get("processed", 0) < len(history):
-            assert proc.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, f"processed {status.get('processed')}"
+        while not (status and done(status)):
+            assert self.proc.poll() is None, self.log.read_text()[-3000:]
+            assert time.monotonic() < deadline, f"status {status}"
             try:
-                code, body = _get(port, "/status")
+                code, body = _get(self.port, "/status")
                 status = orjson.loads(body) if code == 200 else {}
             except OSError:
                 status = {}  # the ops server is not up yet
             time.sleep(0.2)  # polling a condition with a deadline
+        return status
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        code = self.proc.wait(60)
+        assert code == (0 if sig == signal.SIGTERM else -sig), self.log.read_text()[-3000:]
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+
+
+def test_serve_scores_like_the_batch_features_of_the_full_history_across_restarts(
+    kafka_bootstrap: str, mlflow_tracking_uri: str, topics: Topics, tmp_path: Path
+) -> None:
+    fleet = Fleet(kafka_bootstrap, topics.sensor_readings, steps=DAY_STEPS + 2 * MORE_STEPS)
+    n1 = fleet.produce(DAY_STEPS)
+    history = _history(kafka_bootstrap, topics)
+    feats = compute_features(history)
+    assert len(feats) == len(history) == n1
+    name = f"iot-anomaly-{uuid.uuid4().hex[:6]}"
+    version, model = _register(name, feats)
+
+    serve = Serve(kafka_bootstrap, mlflow_tracking_uri, topics, name, tmp_path)
+    try:
+        # 1. a first start (nothing committed: nothing to rebuild), stopped by SIGTERM
+        serve.start()
+        status = serve.status_when(lambda s: s["processed"] >= n1)
         assert status["ready"] is True and status["mode"] == "exactly-once"
         assert status["models"][name]["champion"] == version
         assert status["models"][name]["breaker"] == "closed"
+        assert status["rebuild"]["records"] == 0
+        port = serve.port
         assert _get(port, "/healthz")[0] == 200
         assert _get(port, "/readyz")[0] == 200
         code, body = _get(port, "/metrics")
@@ -161,24 +233,46 @@ def test_serve_scores_online_features_like_the_model_scores_batch_features(
         assert code == 200
         missing = [m for m in METRICS if m not in text]
         assert not missing, missing
-        assert f"edaml_scorer_events_in_total {float(len(history))}" in text
+        assert f"edaml_scorer_events_in_total {float(n1)}" in text
         assert (
             f'edaml_scorer_model_version{{model="{name}",role="champion"}} {float(version)}' in text
         )
         assert _get(port, "/nothing")[0] == 404
+        collect(kafka_bootstrap, topics.scored, lambda ms: len(ms) >= n1)
+        serve.stop(signal.SIGTERM)
 
-        n = len(history)
+        # 2. a restart after a clean stop: the rebuild re-reads all of day 1 (the horizon is
+        # longer than the history), then scores the next 90 minutes; then SIGKILL
+        n2 = fleet.produce(MORE_STEPS)
+        serve.start()
+        status = serve.status_when(lambda s: s["processed"] >= n2)
+        rebuild = status["rebuild"]
+        assert (rebuild["count"], rebuild["records"], rebuild["last"]["skipped"]) == (1, n1, 0)
+        collect(kafka_bootstrap, topics.scored, lambda ms: len(ms) >= n1 + n2)
+        serve.stop(signal.SIGKILL)
+
+        # 3. a restart after a crash: state rebuilt up to the last committed transaction
+        n3 = fleet.produce(MORE_STEPS)
+        serve.start()
+        status = serve.status_when(lambda s: s["processed"] >= n3)
+        assert 0 < status["rebuild"]["records"] <= n1 + n2
+        n = n1 + n2 + n3
         scored = docs(collect(kafka_bootstrap, topics.scored, lambda ms: len(ms) >= n))
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(60) == 0, log.read_text()[-3000:]
+        serve.stop(signal.SIGTERM)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        serve.kill()
 
+    history = _history(kafka_bootstrap, topics)
+    assert len(history) == n
+    feats = compute_features(history)
+    expected = dict(
+        zip(feats["event_id"], -model.score_samples(feats[list(FEATURE_SET.names)]), strict=True)
+    )
+    # exactly once, across the SIGTERM and the SIGKILL
     assert sorted(d["reading_event_id"] for d in scored) == sorted(history["event_id"])
     assert {d["feature_set_version"] for d in scored} == {FEATURE_SET.version}
-    got = np.array([d["scores"][0]["score"] for d in scored])
-    want = np.array([expected[d["reading_event_id"]] for d in scored])
     assert all(d["scores"][0]["model_version"] == version for d in scored)
     assert not any(d["fallback"] for d in scored)
+    got = np.array([d["scores"][0]["score"] for d in scored])
+    want = np.array([expected[d["reading_event_id"]] for d in scored])
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
