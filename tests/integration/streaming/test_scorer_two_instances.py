@@ -51,3 +51,26 @@ def test_two_instances_in_one_group_share_partitions(
     assert first.service.processed > 0 and second.service.processed > 0
     assert first.service.processed + second.service.processed == len(sent)
     assert first.error is None and second.error is None
+
+
+def test_at_least_once_mode_scores_every_reading(
+    kafka_bootstrap: str,
+    topics: Topics,
+    run_scorer: Callable[..., Running],
+    good_anomaly_model: str,
+) -> None:
+    scorer = run_scorer(topics, (good_anomaly_model,), mode="at-least-once")
+    p = Producer({"bootstrap.servers": kafka_bootstrap})
+    sent: set[str] = set()
+    for device in range(30):
+        for i in range(10):
+            r = reading(device, i)
+            sent.add(r.event_id)
+            p.produce(topics.sensor_readings, key=r.device_id, value=valid_bytes(r))
+    assert p.flush(30) == 0
+
+    scored = collect(kafka_bootstrap, topics.scored, lambda ms: len(ms) >= len(sent))
+    ids = {d["reading_event_id"] for d in docs(scored)}
+    assert ids == sent  # none lost (without a crash, none duplicated either)
+    assert len(scored) == len(sent)
+    assert scorer.error is None and scorer.thread.is_alive()
