@@ -14,18 +14,29 @@ from typing import Any
 
 import numpy as np
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies_events import readings
 
 from features.contract import SENSOR_RANGES, ContractError, encode_reading, parse_reading
 from features.contract_columns import decode_readings, iso_ts_to_ms
+from features.contract_columns_arrow import load_arrow
 from features.contract_fields import format_ts, parse_ts
 from features.readings import SENSORS, SensorReading
 
 
+def _bits(x: float | None) -> bytes:
+    return np.float64(np.nan if x is None else x).tobytes()  # tells -0.0 from 0.0
+
+
 def assert_agrees(raws: list[Any]) -> None:
-    cols, errors = decode_readings(raws)
+    for engine in ("auto", "orjson"):
+        _assert_agrees(raws, engine)
+
+
+def _assert_agrees(raws: list[Any], engine: str) -> None:
+    cols, errors = decode_readings(raws, engine=engine)
     expected_errors: dict[int, ContractError] = {}
     expected_rows: list[tuple[int, SensorReading]] = []
     for i, raw in enumerate(raws):
@@ -46,7 +57,7 @@ def assert_agrees(raws: list[Any]) -> None:
         assert int(cols.ts_ms[k]) == r.ts_ms
         for name in SENSORS:
             got, want = float(cols.sensors[name][k]), r.values.get(name)
-            assert (math.isnan(got) and want is None) or got == want, (name, got, want)
+            assert _bits(got) == _bits(want), (engine, name, got, want)
 
 
 # ── plain readings: the decoder's fast path, with values near and beyond every limit ─────────
@@ -54,13 +65,14 @@ def assert_agrees(raws: list[Any]) -> None:
 
 def _inside(name: str) -> st.SearchStrategy[object]:
     lo, hi = SENSOR_RANGES[name]
-    return st.floats(lo, hi) | st.integers(int(lo), int(hi)) | st.sampled_from([lo, hi, None])
+    return st.floats(lo, hi) | st.integers(int(lo), int(hi)) | st.sampled_from([lo, hi, None, -0.0])
 
 
 def _outside(name: str) -> st.SearchStrategy[object]:
     lo, hi = SENSOR_RANGES[name]
     edges = [lo - 1e-9, hi + 1e-9, math.nextafter(lo, -math.inf), math.nextafter(hi, math.inf)]
     odd = [True, False, "1.0", [1.0], {"v": 1.0}, 10**400, -(10**30), int(hi) + 1, 1e300]
+    odd += [math.nan, math.inf, -math.inf]  # json.dumps writes NaN and Infinity literals
     return st.sampled_from(edges + odd)
 
 
@@ -107,7 +119,7 @@ _ANY_JSON = st.none() | st.booleans() | st.integers() | st.text(max_size=5) | st
 def mutated(draw: st.DrawFn) -> Any:
     """A usual reading with one thing changed, which may or may not break it."""
     doc = draw(plain_docs())
-    kind = draw(st.integers(0, 10))
+    kind = draw(st.integers(0, 12))
     if kind == 1:  # a field removed
         del doc[draw(st.sampled_from(sorted(doc)))]
     elif kind == 2:  # a field of any JSON type
@@ -128,12 +140,18 @@ def mutated(draw: st.DrawFn) -> Any:
     elif kind == 8:  # an id of any text, an event id of almost-UUID characters, another schema
         field = draw(st.sampled_from(["device_id", "site", "machine_type", "event_id", "schema"]))
         doc[field] = draw(hexish if field == "event_id" else ids)
+    if kind == 11:  # a number spelled -0 (the integer 0 to orjson, -0.0 to others)
+        doc["values"][draw(st.sampled_from(SENSORS))] = 12345.25
+        return _dumps(doc).replace(b"12345.25", b"-0")
+    if kind == 12:  # spread over several lines (valid JSON, one record)
+        return json.dumps(doc, indent=1).encode()
     raw = _dumps(doc)
     if kind == 9:  # the bytes themselves broken
         cut = draw(st.integers(0, len(raw)))
         raw = raw[:cut] + draw(st.sampled_from([b"", b"\xff", b"}", b"x"])) + raw[cut + 1 :]
     if kind == 10:  # not even bytes, or not an object, or too big
-        return draw(st.sampled_from([None, 5, b"[]", b"null", b" ", raw + b" " * 20_000]))
+        odd = [None, 5, b"[]", b"null", b" ", b"", raw + b" " * 20_000, raw + b" " + raw]
+        return draw(st.sampled_from([*odd, raw.decode(), bytearray(raw), memoryview(raw)]))
     return raw
 
 
@@ -182,6 +200,7 @@ def test_a_bad_record_does_not_abort_the_batch() -> None:
     ]
     raws = [good[0], b"{not json", good[1], None, good[2], b'{"schema": 1}', good[3], good[4]]
     cols, errors = decode_readings(raws)  # type: ignore[arg-type]
+    assert_agrees(raws)
     assert [i for i, _ in errors] == [1, 3, 5]
     assert [e.field for _, e in errors] == ["$", "$", "schema"]
     assert cols.index.tolist() == [0, 2, 4, 6, 7]
@@ -193,3 +212,86 @@ def test_a_bad_record_does_not_abort_the_batch() -> None:
 def test_empty_batch() -> None:
     cols, errors = decode_readings([])
     assert len(cols) == 0 and errors == [] and cols.ts_ms.dtype == np.int64
+
+
+def _plain(i: int) -> dict[str, Any]:
+    return {
+        "schema": "iot.sensor_reading/v1",
+        "event_id": str(uuid.UUID(int=i + 1)),
+        "ts": format_ts(1_767_225_600_000 + 997 * i),
+        "device_id": f"pump-{i % 3}",
+        "site": "plant-a",
+        "machine_type": "pump",
+        "values": {
+            "temperature": 60.5,
+            "vibration": 2.0,
+            "pressure": 6.0,
+            "current": 40.0,
+            "rpm": 1480.0,
+        },
+    }
+
+
+def _with(path: str, value: Any) -> bytes:
+    doc = _plain(99)
+    *parents, key = path.split(".")
+    target = doc
+    for p in parents:
+        target = target[p]
+    if value is _DROP:
+        del target[key]
+    else:
+        target[key] = value
+    return _dumps(doc)
+
+
+_DROP = object()
+_ODD: list[Any] = [
+    *(_with(f"values.{s}", v) for s in SENSORS for v in (math.nan, math.inf, -math.inf)),
+    *(_with(f"values.{s}", v) for s in SENSORS for v in (-0.0, 0, None, _DROP)),
+    *(_with(f"values.{s}", SENSOR_RANGES[s][1] + 1e-9) for s in SENSORS),
+    *(_with(f"values.{s}", math.nextafter(SENSOR_RANGES[s][0], -math.inf)) for s in SENSORS),
+    _dumps(_plain(7)).replace(b'"rpm": 1480.0', b'"rpm": -0'),
+    *(_with(k, None) for k in ("site", "machine_type", "device_id", "event_id", "ts", "values")),
+    *(_with(k, _DROP) for k in ("site", "machine_type", "device_id", "event_id", "ts", "values")),
+    _with("values", {}),
+    _with("values", dict.fromkeys(SENSORS)),
+    _with("extra", {"fw": "1"}),
+    _with("extra", None),
+    _with("values.flow", 1.0),
+    _with("device_id", "\u0000x"),
+    _with("device_id", "\u00e9" * 129),
+    _with("site", "x\u2028"),
+    _with("event_id", str(uuid.UUID(int=5)).upper()),
+    _with("ts", "2026-01-01T00:00:00.000+00:00"),
+    _with("ts", "2024-02-29T23:59:59.999Z"),
+    _with("ts", "2100-02-29T00:00:00.000Z"),
+    _with("schema", "iot.sensor_reading/v2"),
+    json.dumps(_plain(3), indent=1).encode(),
+    _dumps(_plain(4)) + b" " + _dumps(_plain(5)),
+    b"",
+    b" ",
+    b"{}",
+    _dumps(_plain(10)).replace(b"plant-a", b"plant-\xff"),  # not UTF-8
+    _dumps(_plain(11)).replace(b"plant-a", b"plant-\xed\xa0\x80"),  # an encoded surrogate
+    _dumps(_plain(12)).replace(b"plant-a", b"plant-\xc3\xa9"),  # é, valid
+    _dumps(_plain(6)).replace(b'"site"', b'"device_id": "dup", "site"'),
+    _dumps(_plain(8)).decode(),
+    memoryview(_dumps(_plain(9))),
+]
+
+
+@pytest.mark.parametrize("odd", _ODD)
+def test_each_odd_record_among_plain_ones(odd: Any) -> None:
+    # A batch the fast loader can take but for one record: that record decides alone.
+    raws: list[Any] = [_dumps(_plain(i)) for i in range(6)]
+    raws[3] = odd
+    assert_agrees(raws)
+    assert_agrees([odd])
+
+
+def test_a_plain_batch_takes_the_arrow_loader() -> None:
+    raws = [_dumps(_plain(i)) for i in range(50)]
+    raw = load_arrow(raws)
+    assert raw is not None and not raw.suspect.any()
+    assert load_arrow([*raws, raws[0] + b" "]) is None  # not `{...}` lines: the general loader

@@ -1,0 +1,111 @@
+"""The fast loader of `features.contract_columns`: the whole batch through Arrow's JSON reader
+(C++), straight into columns, with a strict schema.
+
+It takes a batch only when that cannot change the meaning of any record; otherwise it returns
+None and the general loader (`contract_columns_orjson`) takes the batch:
+
+- each record is one line that starts with `{` and ends with `}`, and the reader returns one row
+  per record (so rows and records line up);
+- the bytes are valid UTF-8 (checked here: the reader does not);
+- the reader refuses what `orjson` refuses (bad JSON, lone surrogate escapes, duplicate
+  keys, a number too big for a double) and, with the strict schema, any field or sensor other
+  than the usual ones (`extra`, a CSV replay's sensors) or a value of another JSON type.
+
+What it accepts that the contract does not (NaN and Infinity literals, null where a field is
+missing or not allowed, a number spelled `-0`) is suspect here and decided by `parse_reading`.
+Numbers are parsed with correct rounding, as `orjson` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+
+from features.contract import READING_SCHEMA
+from features.contract_columns_checks import TEMPLATE, RawColumns
+from features.contract_fields import MAX_READING_BYTES
+from features.readings import SENSORS
+
+_SCHEMA: Final = pa.schema(
+    [(k, pa.string()) for k in ("schema", "event_id", "ts", "device_id", "site", "machine_type")]
+    + [("values", pa.struct([(s, pa.float64()) for s in SENSORS]))]
+)
+_PARSE: Final = pj.ParseOptions(explicit_schema=_SCHEMA, unexpected_field_behavior="error")
+
+
+def _lines(values: Sequence[Any]) -> bytes | None:
+    """The records joined by newlines, if each is exactly one `{...}` line of bytes."""
+    n = len(values)
+    try:
+        if max(map(len, values)) > MAX_READING_BYTES:
+            return None
+        joined = b"\n".join(values)
+    except TypeError:  # str, None...: not bytes-like
+        return None
+    if (
+        joined.count(b"\n") != n - 1
+        or (b"\n" + joined).count(b"\n{") != n
+        or (joined + b"\n").count(b"}\n") != n
+    ):
+        return None
+    if not joined.isascii():  # Arrow's reader does not check UTF-8; orjson (the contract) does
+        try:
+            joined.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return joined
+
+
+def _strings(col: pa.ChunkedArray, filler: str, suspect: np.ndarray) -> pa.StringArray:
+    arr = col.combine_chunks()
+    if arr.null_count:
+        suspect |= arr.is_null().to_numpy(zero_copy_only=False)
+        arr = arr.fill_null(filler)
+    out: pa.StringArray = arr
+    return out
+
+
+def load_arrow(values: Sequence[Any]) -> RawColumns | None:
+    """The batch as columns through Arrow's JSON reader, or None when it cannot take it."""
+    n = len(values)
+    joined = _lines(values) if n else None
+    if joined is None:
+        return None
+    read = pj.ReadOptions(use_threads=False, block_size=max(len(joined) + 1, 1 << 20))
+    try:
+        table = pj.read_json(pa.py_buffer(joined), read_options=read, parse_options=_PARSE)
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return None
+    if table.num_rows != n:
+        return None
+    suspect = np.zeros(n, dtype=bool)
+    schema = table.column("schema")
+    suspect |= ~pc.fill_null(pc.equal(schema, READING_SCHEMA), False).to_numpy(zero_copy_only=False)
+    values_col = table.column("values").combine_chunks()
+    if values_col.null_count:
+        suspect |= values_col.is_null().to_numpy(zero_copy_only=False)
+    sensors: dict[str, np.ndarray] = {}
+    all_null = np.ones(n, dtype=bool)
+    for name in SENSORS:
+        col = pc.struct_field(values_col, name)
+        null = col.is_null().to_numpy(zero_copy_only=False)
+        all_null &= null
+        arr = col.to_numpy(zero_copy_only=False).astype(np.float64, copy=True)
+        arr[null] = np.nan
+        suspect |= np.isnan(arr) & ~null  # a NaN literal
+        sensors[name] = arr
+    suspect |= all_null  # `{}` or only nulls (or absent): parse_reading tells which
+    return RawColumns(
+        event_id=_strings(table.column("event_id"), TEMPLATE["event_id"], suspect),
+        ts=_strings(table.column("ts"), TEMPLATE["ts"], suspect),
+        device_id=_strings(table.column("device_id"), TEMPLATE["device_id"], suspect),
+        site=_strings(table.column("site"), "", suspect),
+        machine_type=_strings(table.column("machine_type"), "", suspect),
+        sensors=sensors,
+        suspect=suspect,
+    )
