@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from edaml.broker import kafka_service, prepare_kafka
+from edaml.broker import start_private_kafka
 from edaml.services import free_port
 from edaml.settings import Settings
 from edaml.stack import mlflow_server
@@ -28,27 +28,10 @@ def kafka_broker(heap: str = "1g") -> Iterator[str]:
         return
     settings = Settings()
     with tempfile.TemporaryDirectory(prefix="edaml-bench-") as home:
-        host, port, controller = "127.0.0.1", free_port(), free_port()
-        svc = kafka_service(
-            home=Path(home),
-            host=host,
-            port=port,
-            controller_port=controller,
-            version=settings.kafka_version,
-            jar_cache=settings.jar_cache,
-            heap=heap,
+        svc = start_private_kafka(
+            Path(home), version=settings.kafka_version, jar_cache=settings.jar_cache, heap=heap
         )
-        prepare_kafka(
-            svc,
-            host=host,
-            port=port,
-            controller_port=controller,
-            version=settings.kafka_version,
-            jar_cache=settings.jar_cache,
-        )
-        svc.start()
         try:
-            svc.wait_healthy()
             yield svc.address
         finally:
             svc.stop()

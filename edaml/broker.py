@@ -185,3 +185,32 @@ def prepare_kafka(
     )
     if proc.returncode != 0:
         raise StackError(f"formatting Kafka storage failed:\n{proc.stdout}{proc.stderr}")
+
+
+def start_private_kafka(
+    home: Path, *, version: str, jar_cache: Path, heap: str = "768m"
+) -> Service:
+    """A broker of its own on free ports under `home` (tests, benchmarks), started and healthy.
+    The caller stops it with `Service.stop()`."""
+    from edaml.services import free_port
+
+    host, port, controller = "127.0.0.1", free_port(), free_port()
+    svc = kafka_service(
+        home=home,
+        host=host,
+        port=port,
+        controller_port=controller,
+        version=version,
+        jar_cache=jar_cache,
+        heap=heap,
+    )
+    prepare_kafka(
+        svc, host=host, port=port, controller_port=controller, version=version, jar_cache=jar_cache
+    )
+    svc.start()
+    try:
+        svc.wait_healthy()
+    except BaseException:
+        svc.stop()
+        raise
+    return svc

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from edaml.broker import kafka_service, prepare_kafka
+from edaml.broker import start_private_kafka
 from edaml.services import Service, free_port
 from edaml.settings import Settings
 from edaml.stack import mlflow_server
@@ -39,27 +39,10 @@ def kafka_bootstrap(request: pytest.FixtureRequest, stack_home: Path) -> str:
     if external:
         return external
     settings = Settings()
-    host, port, controller = "127.0.0.1", free_port(), free_port()
-    svc = kafka_service(
-        home=stack_home,
-        host=host,
-        port=port,
-        controller_port=controller,
-        version=settings.kafka_version,
-        jar_cache=settings.jar_cache,
-        heap="768m",
+    svc = start_private_kafka(
+        stack_home, version=settings.kafka_version, jar_cache=settings.jar_cache
     )
-    prepare_kafka(
-        svc,
-        host=host,
-        port=port,
-        controller_port=controller,
-        version=settings.kafka_version,
-        jar_cache=settings.jar_cache,
-    )
-    svc.start()
     _stop_at_end(request, svc)
-    svc.wait_healthy()
     return svc.address
 
 

@@ -16,6 +16,19 @@ from streaming.topics import Topics
 pytestmark = pytest.mark.integration
 
 
+def _send_readings(bootstrap: str, topic: str, devices: int, per_device: int) -> set[str]:
+    """Produce valid readings keyed by device; return their event ids."""
+    p = Producer({"bootstrap.servers": bootstrap})
+    sent: set[str] = set()
+    for device in range(devices):
+        for i in range(per_device):
+            r = reading(device, i)
+            sent.add(r.event_id)
+            p.produce(topic, key=r.device_id, value=valid_bytes(r))
+    assert p.flush(30) == 0
+    return sent
+
+
 def test_two_instances_in_one_group_share_partitions(
     kafka_bootstrap: str,
     topics: Topics,
@@ -36,14 +49,7 @@ def test_two_instances_in_one_group_share_partitions(
     assert owned_a and owned_b and not owned_a & owned_b
     assert owned_a | owned_b == set(range(topics.partitions))
 
-    p = Producer({"bootstrap.servers": kafka_bootstrap})
-    sent: set[str] = set()
-    for device in range(60):
-        for i in range(20):
-            r = reading(device, i)
-            sent.add(r.event_id)
-            p.produce(topics.sensor_readings, key=r.device_id, value=valid_bytes(r))
-    assert p.flush(30) == 0
+    sent = _send_readings(kafka_bootstrap, topics.sensor_readings, 60, 20)
 
     scored = collect(kafka_bootstrap, topics.scored, lambda ms: len(ms) >= len(sent))
     ids = [d["reading_event_id"] for d in docs(scored)]
@@ -60,14 +66,7 @@ def test_at_least_once_mode_scores_every_reading(
     good_anomaly_model: str,
 ) -> None:
     scorer = run_scorer(topics, (good_anomaly_model,), mode="at-least-once")
-    p = Producer({"bootstrap.servers": kafka_bootstrap})
-    sent: set[str] = set()
-    for device in range(30):
-        for i in range(10):
-            r = reading(device, i)
-            sent.add(r.event_id)
-            p.produce(topics.sensor_readings, key=r.device_id, value=valid_bytes(r))
-    assert p.flush(30) == 0
+    sent = _send_readings(kafka_bootstrap, topics.sensor_readings, 30, 10)
 
     scored = collect(kafka_bootstrap, topics.scored, lambda ms: len(ms) >= len(sent))
     ids = {d["reading_event_id"] for d in docs(scored)}
