@@ -5,6 +5,10 @@ and alerts → commit. Exactly-once (default): outputs and input offsets in one 
 committed every `commit_interval_ms` or `commit_records`; at-least-once: flush, then commit offsets.
 Model swaps, drift and shadow reports and rejection events happen between/inside transactions
 so every output names the version that was serving when its transaction committed.
+Feature state is kept per input partition (`streaming.device_state`): on assignment, and for
+the partitions an abort rewinds, it is rebuilt from the input before the committed offsets by
+event time (`streaming.rebuild`) before anything is emitted; partitions kept through a
+rebalance keep theirs.
 """
 
 from __future__ import annotations
@@ -239,7 +243,6 @@ class ScorerService:
         sources: list[Message] = []
         keys: list[PartitionKey] = []
         add_key = keys.append
-        dirty = self._dirty
         append_ts = self._txn_ts.append
         n_in = 0
         for m in msgs:
@@ -257,11 +260,10 @@ class ScorerService:
                     raise ContractError("$", "null value (a tombstone is not a reading)")
                 readings.append(parse_reading(raw))
                 sources.append(m)
-                key = (m.topic() or "", m.partition() or 0)
-                add_key(key)
-                dirty.add(key)
+                add_key((m.topic() or "", m.partition() or 0))
             except Exception as exc:  # ContractError, or a parser bug: neither stops the service
                 self._dlq(m, "parse", exc)
+        self._dirty.update(keys)
         self.metrics.events_in.inc(n_in)
         self._txn_records += n_in
         if not readings:
