@@ -25,7 +25,6 @@ import mlflow.artifacts
 import mlflow.sklearn
 import numpy as np
 import pandas as pd
-import skops.io
 import yaml
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
@@ -54,6 +53,8 @@ class ModelLoadError(RuntimeError):
 
 def trusted_types_of(model: Any) -> list[str]:
     """The types skops does not trust by default that `model` needs (exactly those)."""
+    import skops.io  # ~1 s to import: only when a model is saved or loaded
+
     return sorted(skops.io.get_untrusted_types(data=skops.io.dumps(model)))
 
 
@@ -184,6 +185,8 @@ def load_model_version(
             if flavor.get("serialization_format") != mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS:
                 raise ModelLoadError(f"{name} v{mv.version} is not serialised with skops")
             trusted = _check_trusted(list(flavor.get("skops_trusted_types") or []))
+            import skops.io
+
             model = skops.io.load(local / flavor["pickled_model"], trusted=trusted)
         if not mv.run_id:
             raise ModelLoadError(f"{name} v{mv.version} has no run, hence no model card")

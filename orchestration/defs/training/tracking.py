@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 
 from features.model_card import ModelCard
-from orchestration.defs.training import plots
 from orchestration.defs.training.dataset import KafkaOffsetsSource
 from orchestration.defs.training.fit import Fitted
 from streaming.registry import CHALLENGER, log_model_version
@@ -79,6 +78,8 @@ def log_and_register(
             sample, source=source, targets=label, name=f"{card.model_name}-train"
         )
         mlflow.log_input(dataset, context="training")
+        from orchestration.defs.training import plots  # matplotlib: only when logging
+
         y, s = fitted.calibration_labels, fitted.calibration_scores
         for fname, fig in (
             (
