@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import compress
@@ -118,6 +119,13 @@ def _in_window(
     )
 
 
+def _run_now(sink: BatchSink, *args: list[Any]) -> Future[None]:
+    done: Future[None] = Future()
+    sink(*args)
+    done.set_result(None)
+    return done
+
+
 def replay(
     consumer: Consumer,
     topic: str,
@@ -127,8 +135,12 @@ def replay(
     *,
     batch_size: int = 10_000,
     timeout: float = 30.0,
+    overlap: bool = True,
 ) -> ReplayStats:
-    """Read every record of `topic` between the window's offsets and hand them to `sink`."""
+    """Read every record of `topic` between the window's offsets and hand them to `sink`.
+
+    With `overlap`, `sink` runs on a worker thread (one batch at a time, in log order) while the
+    next batch is consumed."""
     ranges = window_offsets(consumer, topic, start_ms, end_ms, timeout=timeout)
     stats = ReplayStats(topic=topic, ranges=ranges)
     todo = {r.partition: r for r in ranges if r.count > 0}
@@ -136,21 +148,32 @@ def replay(
         return stats
     consumer.assign([TopicPartition(topic, r.partition, r.start) for r in todo.values()])
     idle_since = time.monotonic()
+    # The sink of one batch runs on a worker thread while the next batch is consumed: both
+    # spend most of their time outside the GIL (librdkafka's poll, Arrow's JSON reader), so
+    # they overlap. One batch in flight at a time keeps the sink's calls in log order.
+    pending: Future[None] | None = None
     try:
-        while todo:
-            # A short timeout: consume() waits for a full batch, and the window's tail is smaller.
-            msgs = consumer.consume(num_messages=batch_size, timeout=0.1)
-            values, partitions, offsets = _in_window(msgs, todo)
-            if values:
-                sink(values, partitions, offsets)
-                stats.records += len(values)
-                idle_since = time.monotonic()
-            # Positions, not the last record seen: transaction markers occupy offsets too.
-            for tp in consumer.position([TopicPartition(topic, p) for p in todo]):
-                if tp.offset >= todo[tp.partition].end:
-                    del todo[tp.partition]
-            if todo and not msgs and time.monotonic() - idle_since > timeout:
-                raise TimeoutError(f"no records from {topic} within {timeout}s; left {todo}")
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="replay-sink") as pool:
+            submit = pool.submit if overlap else _run_now
+            while todo:
+                # A short timeout: consume() waits for a full batch, and the window's tail is
+                # smaller.
+                msgs = consumer.consume(num_messages=batch_size, timeout=0.1)
+                values, partitions, offsets = _in_window(msgs, todo)
+                if values:
+                    if pending is not None:
+                        pending.result()
+                    pending = submit(sink, values, partitions, offsets)
+                    stats.records += len(values)
+                    idle_since = time.monotonic()
+                # Positions, not the last record seen: transaction markers occupy offsets too.
+                for tp in consumer.position([TopicPartition(topic, p) for p in todo]):
+                    if tp.offset >= todo[tp.partition].end:
+                        del todo[tp.partition]
+                if todo and not msgs and time.monotonic() - idle_since > timeout:
+                    raise TimeoutError(f"no records from {topic} within {timeout}s; left {todo}")
+            if pending is not None:
+                pending.result()
     finally:
         consumer.unassign()
     return stats
