@@ -19,6 +19,7 @@ import gc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
@@ -80,7 +81,7 @@ def _collector_paused() -> Iterator[None]:
 
 
 def decode_readings(
-    values: Sequence[bytes], *, engine: str = "auto"
+    values: Sequence[bytes], *, engine: Literal["auto", "orjson"] = "auto"
 ) -> tuple[DecodedReadings, Errors]:
     """Parse and validate a batch of `iot.sensor_reading/v1` records into columns.
 

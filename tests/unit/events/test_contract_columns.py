@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import orjson
@@ -30,12 +30,16 @@ def _bits(x: float | None) -> bytes:
     return np.float64(np.nan if x is None else x).tobytes()  # tells -0.0 from 0.0
 
 
+Engine = Literal["auto", "orjson"]
+ENGINES: tuple[Engine, ...] = ("auto", "orjson")
+
+
 def assert_agrees(raws: list[Any]) -> None:
-    for engine in ("auto", "orjson"):
+    for engine in ENGINES:
         _assert_agrees(raws, engine)
 
 
-def _assert_agrees(raws: list[Any], engine: str) -> None:
+def _assert_agrees(raws: list[Any], engine: Engine) -> None:
     cols, errors = decode_readings(raws, engine=engine)
     expected_errors: dict[int, ContractError] = {}
     expected_rows: list[tuple[int, SensorReading]] = []
