@@ -220,8 +220,9 @@ by CPU time (`time.process_time`), the steadier figure on this shared machine, a
 the CPU one. `decode_readings` takes batches of 10,000 and returns columns (ids as Arrow
 strings, ts_ms int64, one float64 per sensor) with every record validated as `parse_reading`
 does; `engine="orjson"` forces its general loader (one `orjson.loads` per record).
-Backfill and the raw loop run interleaved, {args.repeats} rounds each, best of each (the machine is shared with other work, so
-its load drifts); they share its 2 cores with the broker and librdkafka's threads.
+Backfill and the raw loop run interleaved, {args.repeats} rounds each, best of each (the machine
+is shared with other work, so its load drifts); they share its 2 cores with the broker and
+librdkafka's threads.
 """
     replace_section("Events", body)
     log.info("wrote bench/RESULTS.md ## Events")
