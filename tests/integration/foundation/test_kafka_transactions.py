@@ -13,8 +13,11 @@ from streaming.kafka import create_topic, make_consumer, make_producer
 pytestmark = pytest.mark.integration
 
 
-def _drain(bootstrap: str, topic: str, partitions: int, *, isolation: str) -> list[bytes]:
-    """Read every visible record from the start up to the end offsets."""
+def _drain(
+    bootstrap: str, topic: str, partitions: int, *, isolation: str, at_least: int
+) -> list[bytes]:
+    """Read from the start until `at_least` records have come and the position has reached
+    every partition's end offset: whatever else is visible up to there is returned too."""
     consumer = make_consumer(bootstrap, f"g-{uuid.uuid4().hex}", **{"isolation.level": isolation})
     try:
         tps = [TopicPartition(topic, p, 0) for p in range(partitions)]
@@ -27,7 +30,9 @@ def _drain(bootstrap: str, topic: str, partitions: int, *, isolation: str) -> li
         deadline = time.monotonic() + 60
         # Transaction markers take offsets too, and a reader never receives them: a partition
         # is drained once the consumer's position reaches its end offset.
-        while not all(tp.offset >= ends[tp.partition] for tp in consumer.position(tps)):
+        while len(values) < at_least or not all(
+            tp.offset >= ends[tp.partition] for tp in consumer.position(tps)
+        ):
             assert time.monotonic() < deadline, "records missing before the end offsets"
             msg = consumer.poll(0.5)
             if msg is None:
@@ -56,10 +61,10 @@ def test_aborted_records_are_never_seen_committed_ones_all_are(kafka_bootstrap: 
         producer.produce(topic, key=str(i % 7), value=f"committed-{i}".encode())
     producer.commit_transaction(30)
 
-    seen = _drain(kafka_bootstrap, topic, 2, isolation="read_committed")
+    seen = _drain(kafka_bootstrap, topic, 2, isolation="read_committed", at_least=1000)
     assert sorted(seen) == sorted(f"committed-{i}".encode() for i in range(1000))
 
     # The aborted records are in the log: a read_uncommitted reader sees them, which shows
     # the committed reader's filter is what hid them.
-    raw = _drain(kafka_bootstrap, topic, 2, isolation="read_uncommitted")
+    raw = _drain(kafka_bootstrap, topic, 2, isolation="read_uncommitted", at_least=1500)
     assert sum(v.startswith(b"aborted-") for v in raw) == 500
