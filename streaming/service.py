@@ -209,8 +209,12 @@ class ScorerService:
         self._rebalanced = False
         msgs = self.consumer.consume(self.cfg.batch_size, timeout=0.05)
         if self._rebalanced and msgs:
-            owned = {(tp.topic, tp.partition) for tp in self._assignment}
-            msgs = [m for m in msgs if (m.topic(), m.partition()) in owned]
+            # A rebalance ran inside this call: some records may have been fetched before it
+            # (from positions past the committed offsets of an aborted transaction). The
+            # rebalance left every owned partition's state at its committed offset, so drop
+            # the batch and read again from there: nothing is lost, nothing scored twice.
+            msgs = []
+            self._seek_committed()
         try:
             if msgs:
                 self._begin()
@@ -423,15 +427,21 @@ class ScorerService:
     def _rewind(self) -> None:
         """Back to the committed offsets, with the state of the partitions that had moved past
         them rebuilt up to them."""
-        assert self.consumer is not None
         self._forget_dirty()
+        committed = self._seek_committed()
+        if committed:
+            self._rebuild(committed)
+
+    def _seek_committed(self) -> list[TopicPartition]:
+        """Seek every owned partition to its committed offset; return those offsets."""
+        assert self.consumer is not None
         if not self._assignment:
-            return
-        committed = self.consumer.committed(self._assignment, timeout=30)
+            return []
+        committed: list[TopicPartition] = self.consumer.committed(self._assignment, timeout=30)
         for tp in committed:
             target = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
             self.consumer.seek(TopicPartition(tp.topic, tp.partition, target))
-        self._rebuild(committed)
+        return committed
 
     def _forget_dirty(self) -> None:
         """Drop the state of partitions that took records of an aborted transaction."""
