@@ -6,6 +6,17 @@ import numpy as np
 import pandas as pd
 
 
+def _rows_by_time(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows' device and event time with their position `_i`, sorted by time (merge_asof)."""
+    return pd.DataFrame(
+        {
+            "device_id": rows["device_id"].astype(str).to_numpy(),
+            "ts_ms": rows["ts_ms"].to_numpy(np.int64),
+            "_i": np.arange(len(rows)),
+        }
+    ).sort_values("ts_ms", kind="stable")
+
+
 def time_to_next_failure(rows: pd.DataFrame, maintenance: pd.DataFrame) -> np.ndarray:
     """Milliseconds from each row (device_id, ts_ms) to its device's next failure (inf: none)."""
     out = np.full(len(rows), np.inf)
@@ -14,13 +25,7 @@ def time_to_next_failure(rows: pd.DataFrame, maintenance: pd.DataFrame) -> np.nd
     fail = maintenance.loc[maintenance["kind"] == "failure", ["device_id", "ts_ms"]]
     if fail.empty:
         return out
-    left = pd.DataFrame(
-        {
-            "device_id": rows["device_id"].astype(str).to_numpy(),
-            "ts_ms": rows["ts_ms"].to_numpy(np.int64),
-            "_i": np.arange(len(rows)),
-        }
-    ).sort_values("ts_ms", kind="stable")
+    left = _rows_by_time(rows)
     right = pd.DataFrame(
         {
             "device_id": fail["device_id"].astype(str).to_numpy(),
@@ -47,13 +52,7 @@ def anomaly_labels(rows: pd.DataFrame, truth: pd.DataFrame) -> np.ndarray:
     out = np.zeros(len(rows), dtype=np.int8)
     if len(rows) == 0 or len(truth) == 0:
         return out
-    left = pd.DataFrame(
-        {
-            "device_id": rows["device_id"].astype(str).to_numpy(),
-            "ts_ms": rows["ts_ms"].to_numpy(np.int64),
-            "_i": np.arange(len(rows)),
-        }
-    ).sort_values("ts_ms", kind="stable")
+    left = _rows_by_time(rows)
     right = pd.DataFrame(
         {
             "device_id": truth["device_id"].astype(str).to_numpy(),
