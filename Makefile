@@ -37,8 +37,13 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# Every bench in quick mode (sizes that keep the whole run under 20 minutes on 2 shared cores);
+# EDAML_BENCH_FULL=1 make bench for the full sizes. Each script rewrites its own ## section of
+# bench/RESULTS.md (bench/_harness.py).
 bench: install
-	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@start=$$(date +%s); for b in bench/bench_*.py; do echo "== $$b"; \
+	  EDAML_BENCH_QUICK=1 $(BIN)/python $$b || exit 1; done; \
+	  echo "make bench: $$(( $$(date +%s) - start )) s"
 
 stack-up: install
 	$(BIN)/edaml stack up

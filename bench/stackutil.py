@@ -14,6 +14,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+try:  # run as a script from bench/, or imported as bench.stackutil
+    from _harness import replace_section
+except ImportError:  # pragma: no cover
+    from bench._harness import replace_section  # noqa: F401
+
 from edaml.broker import start_private_kafka
 from edaml.services import free_port
 from edaml.settings import Settings
@@ -55,18 +60,3 @@ def mlflow_tracking() -> Iterator[str]:
         finally:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
             svc.stop()
-
-
-def replace_section(title: str, body: str, path: Path | None = None) -> None:
-    """Write `## title` with `body` into bench/RESULTS.md, replacing that section only."""
-    path = path or Path(__file__).with_name("RESULTS.md")
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    head = f"## {title}\n"
-    start = text.find(head)
-    section = head + body.rstrip() + "\n\n"
-    if start < 0:
-        text = text.rstrip() + "\n\n" + section
-    else:
-        nxt = text.find("\n## ", start + len(head))
-        text = text[:start] + section + (text[nxt + 1 :] if nxt >= 0 else "")
-    path.write_text(text.rstrip() + "\n")
