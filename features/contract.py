@@ -22,6 +22,7 @@ infinity, a value out of range, an oversize event or an unknown schema — raise
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 import orjson
@@ -132,8 +133,6 @@ MAX_SENSORS: Final = 64
 MAX_EXTRA: Final = 32
 MAX_EXTRA_VALUE_LEN: Final = 256
 
-_known_names: set[str] = set(SENSOR_RANGES)
-
 
 # ── sensor reading: the hot path ─────────────────────────────────────────────────────────────
 
@@ -179,44 +178,6 @@ def _id(d: dict[str, Any], key: str, required: bool) -> str:
     raise ContractError(key, "contains control characters")
 
 
-def _values(v: Any) -> dict[str, float | None]:
-    if type(v) is not dict:
-        raise ContractError(
-            "values", "required field is missing" if v is None else "expected an object"
-        )
-    n = len(v)
-    if n == 0 or n > MAX_SENSORS:
-        raise ContractError("values", f"expected 1 to {MAX_SENSORS} sensors, got {n}")
-    out: dict[str, float | None] = {}
-    for name, x in v.items():
-        rng = SENSOR_RANGES.get(name)
-        if rng is None:
-            if name not in _known_names:
-                if NAME_RE.fullmatch(name) is None:
-                    raise ContractError(
-                        f"values.{name[:64]}", "sensor name must be 1-64 characters [A-Za-z0-9_.:-]"
-                    )
-                if len(_known_names) < 10_000:
-                    _known_names.add(name)
-            rng = _OTHER_RANGE
-        t = type(x)
-        if t is float:
-            if not rng[0] <= x <= rng[1]:
-                raise ContractError(
-                    f"values.{name}", f"{x!r} is not finite or outside [{rng[0]:g}, {rng[1]:g}]"
-                )
-            out[name] = x
-        elif x is None:
-            out[name] = None
-        elif t is int:
-            if not rng[0] <= x <= rng[1]:
-                raise ContractError(f"values.{name}", f"{x!r} is outside [{rng[0]:g}, {rng[1]:g}]")
-            out[name] = float(x)
-        else:
-            raise ContractError(f"values.{name}", f"expected a number or null, got {t.__name__}")
-    return out
-
-
 def _extra(v: Any) -> dict[str, str]:
     if type(v) is not dict:
         raise ContractError("extra", f"expected an object of strings, got {type(v).__name__}")
@@ -234,102 +195,207 @@ def _extra(v: Any) -> dict[str, str]:
 
 _uuid_match = _UUID_RE.fullmatch
 _second_get = _second_cache.get
-_range_get = SENSOR_RANGES.get
-(_T_LO, _T_HI), (_V_LO, _V_HI), (_P_LO, _P_HI), (_C_LO, _C_HI), (_R_LO, _R_HI) = (
-    SENSOR_RANGES[s] for s in SENSORS
-)
+
+
+def _values_fast_source(sensors: tuple[str, ...]) -> str:
+    """Source of `fast(values)`: the dict itself when it holds exactly `sensors`, all floats
+    within their ranges (one comparison chain, no loop: the common reading), else None."""
+    lines = ["def fast(values):", f"    if len(values) != {len(sensors)}:", "        return None"]
+    lines.append("    get = values.get")
+    conds = []
+    for i, s in enumerate(sensors):
+        lines.append(f"    v{i} = get({s!r})")
+        conds.append(f"type(v{i}) is float and LO{i} <= v{i} <= HI{i}")
+    lines.append("    if " + " and ".join(conds) + ":")
+    lines.append("        return values")
+    lines.append("    return None")
+    return "\n".join(lines)
+
+
+class ReadingContract:
+    """The sensor-reading contract of one dataset: its sensors' physical ranges (inclusive).
+
+    Built from a dataset spec (`features.spec.DatasetSpec.contract`). A value of a declared
+    sensor outside its range is refused; other sensors are accepted when their name is plain
+    and their value finite with |x| <= 1e15. The check of the usual reading (exactly the
+    declared sensors, all floats in range) is generated from the sensor names at construction,
+    so it is as fast for any spec as a hand-unrolled one.
+    """
+
+    def __init__(self, ranges: dict[str, tuple[float, float]] | None = None) -> None:
+        self.ranges: dict[str, tuple[float, float]] = {
+            k: (float(lo), float(hi)) for k, (lo, hi) in (ranges or {}).items()
+        }
+        for name, (lo, hi) in self.ranges.items():
+            if NAME_RE.fullmatch(name) is None:
+                raise ValueError(f"sensor name {name!r} must be 1-64 characters [A-Za-z0-9_.:-]")
+            if not -1e15 <= lo <= hi <= 1e15:
+                raise ValueError(f"sensor {name}: range [{lo:g}, {hi:g}] is not ordered")
+        self.sensors: tuple[str, ...] = tuple(self.ranges)
+        self._range_get = self.ranges.get
+        self._known: set[str] = set(self.ranges)
+        self._fast: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None
+        if 0 < len(self.sensors) <= 32:
+            env: dict[str, Any] = {}
+            for i, s in enumerate(self.sensors):
+                env[f"LO{i}"], env[f"HI{i}"] = self.ranges[s]
+            exec(_values_fast_source(self.sensors), env)
+            self._fast = env["fast"]
+
+    def __repr__(self) -> str:
+        return f"ReadingContract({self.ranges!r})"
+
+    def _values(self, v: Any) -> dict[str, float | None]:
+        if type(v) is not dict:
+            raise ContractError(
+                "values", "required field is missing" if v is None else "expected an object"
+            )
+        n = len(v)
+        if n == 0 or n > MAX_SENSORS:
+            raise ContractError("values", f"expected 1 to {MAX_SENSORS} sensors, got {n}")
+        out: dict[str, float | None] = {}
+        known = self._known
+        for name, x in v.items():
+            rng = self._range_get(name)
+            if rng is None:
+                if name not in known:
+                    if NAME_RE.fullmatch(name) is None:
+                        raise ContractError(
+                            f"values.{name[:64]}",
+                            "sensor name must be 1-64 characters [A-Za-z0-9_.:-]",
+                        )
+                    if len(known) < 10_000:
+                        known.add(name)
+                rng = _OTHER_RANGE
+            t = type(x)
+            if t is float:
+                if not rng[0] <= x <= rng[1]:
+                    raise ContractError(
+                        f"values.{name}", f"{x!r} is not finite or outside [{rng[0]:g}, {rng[1]:g}]"
+                    )
+                out[name] = x
+            elif x is None:
+                out[name] = None
+            elif t is int:
+                if not rng[0] <= x <= rng[1]:
+                    raise ContractError(
+                        f"values.{name}", f"{x!r} is outside [{rng[0]:g}, {rng[1]:g}]"
+                    )
+                out[name] = float(x)
+            else:
+                raise ContractError(
+                    f"values.{name}", f"expected a number or null, got {t.__name__}"
+                )
+        return out
+
+    def reading_from_doc(self, d: dict[str, Any]) -> SensorReading:
+        # The hot path: common cases are checked inline (each function call costs ~0.1 µs); any
+        # doubt goes to the general checks, which also produce the error.
+        event_id: Any = d.get("event_id")
+        if type(event_id) is not str or len(event_id) != 36 or _uuid_match(event_id) is None:
+            check_uuid(event_id, "event_id")
+        device_id = d.get("device_id")
+        if (
+            type(device_id) is not str
+            or not 0 < len(device_id) <= MAX_ID_LEN
+            or not device_id.isprintable()
+        ):
+            device_id = _id(d, "device_id", True)
+        site = d.get("site", "")
+        if type(site) is not str or len(site) > MAX_ID_LEN or not site.isprintable():
+            site = _id(d, "site", False)
+        machine_type = d.get("machine_type", "")
+        if (
+            type(machine_type) is not str
+            or len(machine_type) > MAX_ID_LEN
+            or not machine_type.isprintable()
+        ):
+            machine_type = _id(d, "machine_type", False)
+        ts = d.get("ts")
+        ts_ms = -1
+        if type(ts) is str and len(ts) == 24 and ts[23] == "Z" and ts[19] == ".":
+            secs = _second_get(ts[:19])
+            frac = ts[20:23]
+            if secs is not None and frac.isascii() and frac.isdigit():
+                ts_ms = secs + int(frac)
+        if ts_ms < 0:
+            if ts is None:
+                raise ContractError("ts", "required field is missing")
+            ts_ms = parse_ts(ts, "ts")
+        values = d.get("values")
+        out: dict[str, float | None] | None = None
+        if type(values) is dict:
+            # The usual reading: the declared sensors, all present, floats within range.
+            # Checked without a loop, and orjson's dict is kept rather than copied.
+            if self._fast is not None:
+                out = self._fast(values)
+            if out is None and 0 < len(values) <= MAX_SENSORS:
+                out = {}
+                range_get = self._range_get
+                for name, x in values.items():
+                    if type(x) is float:
+                        rng = range_get(name)
+                        if rng is not None and rng[0] <= x <= rng[1]:
+                            out[name] = x
+                            continue
+                    out = None  # anything unusual: the general check decides
+                    break
+        if out is None:
+            out = self._values(values)
+        extra = d.get("extra")
+        return SensorReading(
+            event_id,
+            device_id,
+            ts_ms,
+            out,
+            site,
+            machine_type,
+            {} if extra is None else _extra(extra),
+        )
+
+    def parse_reading(self, raw: bytes | bytearray | memoryview | str) -> SensorReading:
+        """Parse and validate one `iot.sensor_reading/v1` event."""
+        d = _load(raw, MAX_READING_BYTES)
+        schema = d.get("schema")
+        if schema != READING_SCHEMA:
+            raise _unknown_schema(schema, READING_SCHEMA)
+        return self.reading_from_doc(d)
+
+    def validate_reading(self, r: SensorReading) -> SensorReading:
+        """Check a reading built in memory; return it normalised (ints→floats)."""
+        if type(r) is not SensorReading:
+            raise ContractError("$", f"expected a SensorReading, got {type(r).__name__}")
+        return self.reading_from_doc(reading_to_doc(r))
+
+    def encode_reading(self, r: SensorReading) -> bytes:
+        """Validate a reading and encode it as `iot.sensor_reading/v1` JSON bytes."""
+        doc = reading_to_doc(r)
+        self.reading_from_doc(doc)
+        return orjson.dumps(doc)
+
+    def encode(self, event: Event) -> bytes:
+        """Validate any contract event (readings against this contract) and encode it."""
+        if type(event) is SensorReading:
+            return self.encode_reading(event)
+        return encode(event)
+
+    def parse_event(self, raw: bytes) -> Event:
+        """Parse and validate any contract event (readings against this contract)."""
+        return _parse_event(raw, self)
+
+
+#: The contract without declared sensors: any plain sensor name, finite |x| <= 1e15.
+GENERIC: Final = ReadingContract({})
+_DEFAULT: Final = ReadingContract(SENSOR_RANGES)
 
 
 def _reading_from_doc(d: dict[str, Any]) -> SensorReading:
-    # The hot path: common cases are checked inline (each function call costs ~0.1 µs); any
-    # doubt goes to the general checks, which also produce the error.
-    event_id: Any = d.get("event_id")
-    if type(event_id) is not str or len(event_id) != 36 or _uuid_match(event_id) is None:
-        check_uuid(event_id, "event_id")
-    device_id = d.get("device_id")
-    if (
-        type(device_id) is not str
-        or not 0 < len(device_id) <= MAX_ID_LEN
-        or not device_id.isprintable()
-    ):
-        device_id = _id(d, "device_id", True)
-    site = d.get("site", "")
-    if type(site) is not str or len(site) > MAX_ID_LEN or not site.isprintable():
-        site = _id(d, "site", False)
-    machine_type = d.get("machine_type", "")
-    if (
-        type(machine_type) is not str
-        or len(machine_type) > MAX_ID_LEN
-        or not machine_type.isprintable()
-    ):
-        machine_type = _id(d, "machine_type", False)
-    ts = d.get("ts")
-    ts_ms = -1
-    if type(ts) is str and len(ts) == 24 and ts[23] == "Z" and ts[19] == ".":
-        secs = _second_get(ts[:19])
-        frac = ts[20:23]
-        if secs is not None and frac.isascii() and frac.isdigit():
-            ts_ms = secs + int(frac)
-    if ts_ms < 0:
-        if ts is None:
-            raise ContractError("ts", "required field is missing")
-        ts_ms = parse_ts(ts, "ts")
-    values = d.get("values")
-    out: dict[str, float | None] | None = None
-    if type(values) is dict and len(values) == 5:
-        # The usual reading: the five standard sensors, all present, floats within range.
-        # Checked without a loop, and orjson's dict is kept rather than copied.
-        t, v, p, c, r = (
-            values.get("temperature"),
-            values.get("vibration"),
-            values.get("pressure"),
-            values.get("current"),
-            values.get("rpm"),
-        )
-        if (
-            type(t) is float
-            and _T_LO <= t <= _T_HI
-            and type(v) is float
-            and _V_LO <= v <= _V_HI
-            and type(p) is float
-            and _P_LO <= p <= _P_HI
-            and type(c) is float
-            and _C_LO <= c <= _C_HI
-            and type(r) is float
-            and _R_LO <= r <= _R_HI
-        ):
-            out = values
-    if out is None and type(values) is dict and 0 < len(values) <= MAX_SENSORS:
-        out = {}
-        for name, x in values.items():
-            if type(x) is float:
-                rng = _range_get(name)
-                if rng is not None and rng[0] <= x <= rng[1]:
-                    out[name] = x
-                    continue
-            out = None  # anything unusual: the general check decides
-            break
-    if out is None:
-        out = _values(values)
-    extra = d.get("extra")
-    return SensorReading(
-        event_id,
-        device_id,
-        ts_ms,
-        out,
-        site,
-        machine_type,
-        {} if extra is None else _extra(extra),
-    )
+    return _DEFAULT.reading_from_doc(d)
 
 
 def parse_reading(raw: bytes) -> SensorReading:
     """Parse and validate one `iot.sensor_reading/v1` event."""
-    d = _load(raw, MAX_READING_BYTES)
-    schema = d.get("schema")
-    if schema != READING_SCHEMA:
-        raise _unknown_schema(schema, READING_SCHEMA)
-    return _reading_from_doc(d)
+    return _DEFAULT.parse_reading(raw)
 
 
 def reading_to_doc(r: SensorReading) -> dict[str, Any]:
@@ -350,16 +416,12 @@ def reading_to_doc(r: SensorReading) -> dict[str, Any]:
 
 def validate_reading(r: SensorReading) -> SensorReading:
     """Check a reading built in memory against the contract; return it normalised (ints→floats)."""
-    if type(r) is not SensorReading:
-        raise ContractError("$", f"expected a SensorReading, got {type(r).__name__}")
-    return _reading_from_doc(reading_to_doc(r))
+    return _DEFAULT.validate_reading(r)
 
 
 def encode_reading(r: SensorReading) -> bytes:
     """Validate a reading and encode it as `iot.sensor_reading/v1` JSON bytes."""
-    doc = reading_to_doc(r)
-    _reading_from_doc(doc)
-    return orjson.dumps(doc)
+    return _DEFAULT.encode_reading(r)
 
 
 # ── every event ──────────────────────────────────────────────────────────────────────────────
@@ -386,6 +448,10 @@ def encode(event: Event) -> bytes:
 
 def parse_event(raw: bytes) -> Event:
     """Parse and validate any contract event, dispatching on its `schema`."""
+    return _parse_event(raw, _DEFAULT)
+
+
+def _parse_event(raw: bytes, contract: ReadingContract) -> Event:
     d = _load(raw, MAX_EVENT_BYTES)
     schema = d.get("schema")
     if schema == READING_SCHEMA:
@@ -393,7 +459,7 @@ def parse_event(raw: bytes) -> Event:
             raise ContractError(
                 "$", f"reading of {len(raw)} bytes exceeds the limit of {MAX_READING_BYTES}"
             )
-        return _reading_from_doc(d)
+        return contract.reading_from_doc(d)
     cls = EVENT_TYPES.get(schema) if type(schema) is str else None
     if cls is None:
         raise _unknown_schema(schema)
