@@ -36,6 +36,9 @@ test-unit: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	# The code location loads as `dg dev` and as workspace.yaml load it (both ways, no servers).
+	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/dg check defs
+	$(BIN)/dagster definitions validate -w workspace.yaml
 
 # Every bench in quick mode (sizes that keep the whole run under 20 minutes on 2 shared cores);
 # EDAML_BENCH_FULL=1 make bench for the full sizes. Each script rewrites its own ## section of

@@ -1,46 +1,34 @@
-"""The Dagster code location of edaml (`dagster dev -w workspace.yaml`)."""
+"""The Dagster code location of edaml: `dg dev`, `dagster dev -w workspace.yaml`.
+
+Everything under `orchestration/defs/` is found by `dg.load_from_defs_folder` (configured by
+`[tool.dg]` in pyproject.toml): module-level assets, checks, jobs, schedules and sensors, and the
+`@dg.definitions` functions that build per-dataset definitions and the resources.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 
-from orchestration.defs.history.assets import event_history
-from orchestration.defs.history.checks import history_expectations
-from orchestration.defs.jobs import retrain_job
-from orchestration.defs.promotion.assets import champion_model, model_evaluation
-from orchestration.defs.promotion.checks import challenger_beats_champion
-from orchestration.defs.resources import default_resources
-from orchestration.defs.schedules import daily_retrain_schedule
-from orchestration.defs.sensors import drift_sensor
-from orchestration.defs.settings import TrainingSettings
-from orchestration.defs.training.assets import (
-    anomaly_model,
-    failure_risk_model,
-    feature_table,
-    training_set,
-)
-
-ASSETS = [
-    event_history,
-    feature_table,
-    training_set,
-    anomaly_model,
-    failure_risk_model,
-    model_evaluation,
-    champion_model,
-]
-CHECKS = [history_expectations, challenger_beats_champion]
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def build_defs(resources: dict[str, object] | None = None) -> dg.Definitions:
-    """The definitions with the environment's resources, or `resources` (tests)."""
+    """The code location's definitions; `resources` replace the environment's (tests)."""
+    loaded = dg.load_from_defs_folder(path_within_project=PROJECT_ROOT)
+    if resources is None:
+        return loaded
     return dg.Definitions(
-        assets=ASSETS,
-        asset_checks=CHECKS,
-        jobs=[retrain_job],
-        schedules=[daily_retrain_schedule],
-        sensors=[drift_sensor],
-        resources=resources or {**default_resources(), "training": TrainingSettings()},
+        assets=loaded.assets,
+        asset_checks=loaded.asset_checks,
+        jobs=loaded.jobs,
+        schedules=loaded.schedules,
+        sensors=loaded.sensors,
+        resources={**(loaded.resources or {}), **resources},
+        executor=loaded.executor,
+        loggers=loaded.loggers,
+        metadata=loaded.metadata,
     )
 
 

@@ -1,4 +1,9 @@
-"""Typed resources of the code location: Kafka, history storage, MLflow."""
+"""Typed resources of the code location: Kafka, history storage, MLflow.
+
+URLs and paths come from the environment through `dg.EnvVar` (the local stack sets
+KAFKA_BOOTSTRAP_SERVERS, MLFLOW_TRACKING_URI and EDAML_HOME for the webserver, the daemon and
+their runs); an unset variable falls back to the local stack's default.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,24 @@ import dagster as dg
 import pandas as pd
 from confluent_kafka import Consumer, Producer
 
-from edaml.settings import Settings
+from orchestration.defs.settings import TrainingSettings
 from streaming.kafka import make_consumer, make_producer
 from streaming.topics import Topics
 
+#: Environment variable -> value when it is unset (the local stack's defaults).
+ENV_DEFAULTS: dict[str, str] = {
+    "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092",
+    "MLFLOW_TRACKING_URI": "http://127.0.0.1:5000",
+    "EDAML_HOME": ".edaml",
+    "EDAML_TOPIC_PREFIX": "",
+    "EDAML_PARTITIONS": "6",
+}
 
-def _default_home() -> str:
-    return str(Settings().home_abs)
+
+def env(name: str) -> str:
+    """`dg.EnvVar(name)` when the variable is set (the UI shows where the value comes from and
+    the run reads it when it starts), else the local default."""
+    return dg.EnvVar(name) if name in os.environ else ENV_DEFAULTS[name]
 
 
 class KafkaResource(dg.ConfigurableResource):
@@ -39,14 +55,17 @@ class KafkaResource(dg.ConfigurableResource):
 class HistoryStorage(dg.ConfigurableResource):
     """Where replayed history, features and training sets live as Parquet files."""
 
+    #: Where the files live; empty: `<home>/data`.
     root: str = ""
+    #: edaml's home folder (EDAML_HOME); empty: `.edaml` in the working directory.
+    home: str = ""
     #: Ground-truth fault intervals (device_id, fault_type, start_ms, end_ms, failed), CSV or
     #: Parquet; empty: `<root>/ground_truth/labels.parquet` or `.csv` when present.
     labels_file: str = ""
 
     @property
     def path(self) -> Path:
-        base = Path(self.root) if self.root else Path(_default_home()) / "data"
+        base = Path(self.root) if self.root else Path(self.home or ".edaml").resolve() / "data"
         base.mkdir(parents=True, exist_ok=True)
         return base
 
@@ -96,11 +115,19 @@ class MlflowResource(dg.ConfigurableResource):
 
 def default_resources() -> dict[str, dg.ConfigurableResource]:
     """Resources from the environment (KAFKA_BOOTSTRAP_SERVERS, MLFLOW_TRACKING_URI, EDAML_*)."""
-    s = Settings()
     return {
         "kafka": KafkaResource(
-            bootstrap_servers=s.bootstrap, topic_prefix=s.topic_prefix, partitions=s.partitions
+            bootstrap_servers=env("KAFKA_BOOTSTRAP_SERVERS"),
+            topic_prefix=env("EDAML_TOPIC_PREFIX"),
+            partitions=int(os.environ.get("EDAML_PARTITIONS", ENV_DEFAULTS["EDAML_PARTITIONS"])),
         ),
-        "storage": HistoryStorage(root=str(s.home_abs / "data")),
-        "mlflow": MlflowResource(tracking_uri=s.tracking_uri),
+        "storage": HistoryStorage(home=env("EDAML_HOME")),
+        "mlflow": MlflowResource(tracking_uri=env("MLFLOW_TRACKING_URI")),
+        "training": TrainingSettings(),
     }
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    """The code location's resources (found by `load_from_defs_folder`)."""
+    return dg.Definitions(resources=default_resources())

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import dagster as dg
+import pytest
 
 from orchestration.definitions import defs
 from orchestration.defs.drift import DriftCursor, should_request
@@ -48,3 +50,23 @@ def test_drift_cursor_round_trip_and_cooldown() -> None:
 
 def test_definitions_are_a_definitions_object() -> None:
     assert isinstance(defs, dg.Definitions)
+
+
+def test_the_code_location_does_not_import_edaml() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, orchestration.definitions; print('edaml' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_urls_come_from_the_environment_as_env_vars(monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestration.defs.resources import default_resources
+
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "broker:19092")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    res: Any = default_resources()
+    assert isinstance(res["kafka"].bootstrap_servers, dg.EnvVar)
+    assert res["kafka"].bootstrap_servers.get_value() == "broker:19092"
+    assert res["mlflow"].tracking_uri == "http://127.0.0.1:5000"
