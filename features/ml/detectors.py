@@ -4,7 +4,7 @@ Three kinds, all scored so that higher is more anomalous (`anomaly_score`; `scor
 negation, scikit-learn's convention for outlier detectors, so code written for IsolationForest
 keeps working):
 
-- `iforest`: scikit-learn's IsolationForest.
+- `isolation_forest`: scikit-learn's IsolationForest.
 - `pca`: principal components of normal data; Hotelling's T² (distance inside the model plane,
   scaled by each component's variance) and Q, the squared prediction error (distance off the
   plane). The score is `max(T² / T²_limit, Q / Q_limit)` with both limits at the alert-rate
@@ -34,11 +34,11 @@ from sklearn.ensemble import IsolationForest
 from features.ml.baseline import EntityBaseline
 from features.ml.thresholds import threshold_for_alert_rate
 
-AnomalyKind = Literal["iforest", "pca", "robust_z"]
+AnomalyKind = Literal["isolation_forest", "pca", "robust_z"]
 Normalise = Literal["entity", "global", "none"]
 
 #: The kinds `make_detector` builds, in the order `auto` prefers them on a tie.
-ANOMALY_KINDS: tuple[AnomalyKind, ...] = ("pca", "robust_z", "iforest")
+ANOMALY_KINDS: tuple[AnomalyKind, ...] = ("pca", "robust_z", "isolation_forest")
 DEFAULT_ALERT_RATE = 0.01
 _TINY = 1e-12
 
@@ -151,7 +151,7 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
 class IsolationForestDetector(AnomalyDetector):
     """IsolationForest on the (normalised) input."""
 
-    kind: ClassVar[AnomalyKind] = "iforest"
+    kind: ClassVar[AnomalyKind] = "isolation_forest"
 
     def __init__(
         self,

@@ -136,6 +136,9 @@ def write_rig(
     if rows < 900:
         raise ValueError(f"an experiment needs at least 0.25 h (900 rows), got {hours} h")
     written: list[Experiment] = []
+    free, _ = experiment_frame(
+        rng, start=pd.Timestamp("2020-02-08 09:00:00"), rows=int(rows * 1.5), episode_type=None
+    )
     start = pd.Timestamp("2020-03-01 09:00:00")
     for i in range(experiments):
         folder = "valve1" if i < (experiments + 1) // 2 else "valve2"
@@ -145,10 +148,9 @@ def write_rig(
         _write(frame, path)
         written.append(Experiment(path, rows, episode, kind))
         start = start + pd.Timedelta(hours=hours + 1)
-    frame, _ = experiment_frame(rng, start=start, rows=int(rows * 1.5), episode_type=None)
-    path = out / "anomaly-free" / "anomaly-free.csv"
-    _write(frame, path)
-    written.append(Experiment(path, len(frame), None, None))
+    path = out / "anomaly-free" / "anomaly-free.csv"  # the reference run, the earliest file
+    _write(free, path)
+    written.append(Experiment(path, len(free), None, None))
     return written
 
 

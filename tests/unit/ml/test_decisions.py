@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier, IsolationForest
 
-from features.ml.detectors import make_detector
+from features.ml.detectors import ANOMALY_KINDS, make_detector
 from features.ml.gate import challenger_wins
 from features.ml.leakage import LabelLeakError, check_no_label_leak, leaked_features
 from features.ml.scoring import scores
-from features.ml.selection import fit_detector, select_auto
+from features.ml.selection import fit_detector, select_auto, train_anomaly
 
 
 def _data(n: int, seed: int) -> np.ndarray:
@@ -86,3 +86,26 @@ def test_label_columns_never_in_features() -> None:
     assert leaked_features(bad, labels) == bad[:3]
     with pytest.raises(LabelLeakError, match="anomaly"):
         check_no_label_leak(bad, labels)
+
+
+def test_train_anomaly_refuses_a_leaking_label_and_learns_validation_entities() -> None:
+    train, val = _data(1000, 6), 100.0 + _data(400, 7)
+    with pytest.raises(LabelLeakError):
+        train_anomaly(
+            "pca", train, val, None, feature_names=["a", "anomaly", "c"], label_columns=["anomaly"]
+        )
+    got = train_anomaly(
+        "robust_z",
+        train,
+        val,
+        None,
+        feature_names=["a", "b", "c"],
+        label_columns=["anomaly"],
+        entities_train=np.array(["old"] * 1000),
+        entities_val=np.array(["new"] * 400),
+    )
+    assert got.best.kind == "robust_z" and len(got.candidates) == 1
+    # "new" sits 100 away from "old" but is judged against its own baseline: few alerts.
+    assert got.best.validation.fp < 0.05 * 400
+    every = train_anomaly("auto", train, val, None, feature_names=["a", "b", "c"])
+    assert [c.kind for c in every.candidates] == list(ANOMALY_KINDS)

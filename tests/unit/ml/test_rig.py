@@ -56,7 +56,7 @@ def test_per_file_models_beat_isolation_forest_on_raw_values(tmp_path: Path) -> 
     y = data["anomaly"].to_numpy(int)
     ent = data["entity"].to_numpy()
     f1 = {}
-    for name, kind, norm in [("raw_iforest", "iforest", "none"), ("pca", "pca", "entity")]:
+    for name, kind, norm in [("raw_iforest", "isolation_forest", "none"), ("pca", "pca", "entity")]:
         model = fit_detector(kind, X, entities=ent, labels=y, normalise=norm, alert_rate=0.01)
         f1[name] = event_metrics(y, model.anomaly_score(X, ent) >= model.threshold_).f1
     assert f1["pca"] > f1["raw_iforest"] + 0.2, f1
