@@ -32,8 +32,12 @@ from features.ml.selection import fit_detector, select_auto, train_anomaly
 from features.ml.thresholds import threshold_for_alert_rate
 from features.ml.trusted import TRUSTED_TYPES
 
+#: The name the scorer's registry looks up (`streaming.registry.trusted_types`).
+SKOPS_TRUSTED_TYPES = TRUSTED_TYPES
+
 __all__ = [
     "ANOMALY_KINDS",
+    "SKOPS_TRUSTED_TYPES",
     "TRUSTED_TYPES",
     "AnomalyDetector",
     "fit_detector",

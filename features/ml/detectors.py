@@ -273,9 +273,14 @@ _KINDS: dict[str, type[AnomalyDetector]] = {
 }
 
 
+#: Other names a spec or caller may use for a kind.
+KIND_ALIASES: dict[str, AnomalyKind] = {"iforest": "isolation_forest"}
+
+
 def make_detector(kind: str, **params: Any) -> AnomalyDetector:
-    """A detector of `kind` (one of `ANOMALY_KINDS`) with `params` (alert_rate, normalise, ...)."""
-    cls = _KINDS.get(kind)
+    """A detector of `kind` (one of `ANOMALY_KINDS`, or an alias of `KIND_ALIASES`) with `params`
+    (alert_rate, normalise, ...)."""
+    cls = _KINDS.get(KIND_ALIASES.get(kind, kind))
     if cls is None:
         raise ValueError(f"unknown anomaly model kind {kind!r}; use one of {list(_KINDS)}")
     return cls(**params)

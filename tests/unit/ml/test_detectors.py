@@ -138,6 +138,10 @@ def test_nan_features_are_imputed_with_the_training_median() -> None:
     np.testing.assert_allclose(model.anomaly_score(row), model.anomaly_score(filled), rtol=1e-9)
 
 
+def test_iforest_is_an_alias_of_isolation_forest() -> None:
+    assert isinstance(make_detector("iforest"), IsolationForestDetector)
+
+
 def test_bad_input_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown anomaly model kind 'forest'"):
         make_detector("forest")
