@@ -316,7 +316,7 @@ def _f(v: float, spec: str = "{:.2f}") -> str:
     return "n/a" if not np.isfinite(v) else spec.format(v)
 
 
-def report(nab: Outcome | None, rig: Outcome, runs: dict[str, str]) -> str:
+def report(nab: Outcome | None, rig: Outcome, runs: dict[str, str], server: str) -> str:
     lines = [
         "**Mode: offline.** The dataset pipeline (`edaml dataset init` → `replay --dataset` → "
         "`train --dataset` → `serve --dataset`) had not landed on main when this ran, so these "
@@ -391,7 +391,7 @@ def report(nab: Outcome | None, rig: Outcome, runs: dict[str, str]) -> str:
     if runs:
         lines += [
             "",
-            "MLflow runs (experiment `bench-your-data`): "
+            f"MLflow runs (experiment `bench-your-data`, {server}): "
             + ", ".join(f"{k} `{v}`" for k, v in runs.items())
             + ".",
         ]
@@ -410,7 +410,13 @@ def main() -> None:
         nab = run_nab(args.nab) if (args.nab / "data" / "realKnownCause").is_dir() else None
         rig = run_rig(work)
         runs: dict[str, str] = {}
-        with tracking(not args.no_mlflow, work / "home") as uri:
+        home = Path(os.environ.get("EDAML_HOME") or work / "home")
+        server = (
+            f"server {os.environ['MLFLOW_TRACKING_URI']}"
+            if os.environ.get("MLFLOW_TRACKING_URI")
+            else f"a server started for this run, store under {home}"
+        )
+        with tracking(not args.no_mlflow, home) as uri:
             if uri:
                 for o in (nab, rig):
                     if o is not None:
@@ -420,7 +426,7 @@ def main() -> None:
             continue
         for name, fig in o.figures.items():
             fig.savefig(args.figures / f"your-data-{name}", dpi=80)
-    print(sec.write(report(nab, rig, runs)))
+    print(sec.write(report(nab, rig, runs, server)))
 
 
 if __name__ == "__main__":

@@ -33,6 +33,9 @@ def robust_center_scale(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if X.shape[0] == 0:
         nan = np.full(X.shape[1], np.nan)
         return nan, nan.copy()
+    if not np.isnan(X).any():  # np.median is much faster than np.nanmedian
+        center = np.median(X, axis=0)
+        return center, MAD_TO_STD * np.median(np.abs(X - center), axis=0)
     with warnings.catch_warnings():  # all-NaN columns: NaN, said by the docstring
         warnings.simplefilter("ignore", RuntimeWarning)
         center = np.nanmedian(X, axis=0)
@@ -54,12 +57,11 @@ class EntityBaseline:
     def fit(cls, X: np.ndarray, entities: np.ndarray | None) -> EntityBaseline:
         """Learn each entity's baseline from its rows (all rows are one entity when None)."""
         X = np.asarray(X, dtype=np.float64)
-        keys = _keys(entities, len(X))
-        names = sorted(set(keys.tolist()))
+        names, groups = _groups(_keys(entities, len(X)))
         centers = np.empty((len(names), X.shape[1]))
         scales = np.empty_like(centers)
-        for i, name in enumerate(names):
-            centers[i], scales[i] = robust_center_scale(X[keys == name])
+        for i, rows in enumerate(groups):
+            centers[i], scales[i] = robust_center_scale(X[rows])
         pooled_center, pooled_scale = robust_center_scale(X)
         g_center = _nan_to(_nanmedian0(centers), pooled_center)
         g_scale = _nan_to(_nanmedian0(np.where(scales > _TINY, scales, np.nan)), pooled_scale)
@@ -72,13 +74,15 @@ class EntityBaseline:
         """A copy that also knows the entities of `entities` it did not know, each learned from
         its rows of `X`; known entities and the global fallback are unchanged."""
         X = np.asarray(X, dtype=np.float64)
-        keys = _keys(entities, len(X))
-        new = sorted(set(keys.tolist()) - set(self.entities))
-        if not new:
+        known = set(self.entities)
+        names, groups = _groups(_keys(entities, len(X)))
+        fresh = [(n, rows) for n, rows in zip(names, groups, strict=True) if n not in known]
+        if not fresh:
             return self
+        new = [n for n, _ in fresh]
         centers, scales = [self.centers], [self.scales]
-        for name in new:
-            c, s = robust_center_scale(X[keys == name])
+        for _, rows in fresh:
+            c, s = robust_center_scale(X[rows])
             centers.append(np.where(np.isnan(c), self.global_center, c)[None, :])
             scales.append(np.where(np.isnan(s) | (s <= _TINY), self.global_scale, s)[None, :])
         return EntityBaseline(
@@ -117,6 +121,14 @@ def _keys(entities: np.ndarray | None, n: int) -> np.ndarray:
     if len(keys) != n:
         raise ValueError(f"{len(keys)} entity keys for {n} rows")
     return keys
+
+
+def _groups(keys: np.ndarray) -> tuple[list[str], list[np.ndarray]]:
+    """Sorted distinct keys and the row indices of each (one sort, not one scan per key)."""
+    names, inverse = np.unique(keys.astype(str), return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.flatnonzero(np.diff(inverse[order])) + 1
+    return [str(n) for n in names], np.split(order, bounds)
 
 
 def _nanmedian0(A: np.ndarray) -> np.ndarray:

@@ -200,11 +200,12 @@ class PCADetector(AnomalyDetector):
         sd = np.sqrt(np.average((Z - self.mean_) ** 2, axis=0, weights=w))
         self.scale_ = np.where(sd > _TINY, sd, 1.0)
         S = (Z - self.mean_) / self.scale_ * np.sqrt(w)[:, None]
-        _, sing, vt = np.linalg.svd(S, full_matrices=False)
-        var = sing**2 / max(np.sum(w) - 1.0, 1.0)
+        # Eigen-decomposition of the p x p covariance: cheaper than an SVD of n x p rows.
+        var, vecs = np.linalg.eigh(S.T @ S / max(np.sum(w) - 1.0, 1.0))
+        var, vecs = np.maximum(var[::-1], 0.0), vecs[:, ::-1]
         p = Z.shape[1]
         k = _n_components(self.n_components, var, p)
-        self.components_ = vt[:k]  # (k, p)
+        self.components_ = np.ascontiguousarray(vecs[:, :k].T)  # (k, p)
         self.explained_variance_ = np.maximum(var[:k], _TINY)
         t2, q = self._t2_q(Z)
         self.t2_limit_ = max(threshold_for_alert_rate(t2, self.alert_rate), _TINY)
