@@ -4,7 +4,7 @@
 - end-to-end latency at a fixed live rate (event time → output visible to a read_committed
   consumer), p50 and p99;
 
-for (1) the scorer (`streaming.service.ScorerService`, online windowed features, one
+for (1) the scorer (`streaming.serving.ScorerService`, online windowed features, one
 IsolationForest trained on batch features), (a) a bare transactional consume → produce
 passthrough (the ceiling: no parsing, no features, no model), (b) the naive tutorial design
 (poll one message, parse it, update the features, predict one row, produce one output;
@@ -47,7 +47,7 @@ from features.readings import SENSORS
 from streaming.kafka import consumer_config, ensure_topics, make_consumer, make_producer
 from streaming.producers import backfill, simulate_live
 from streaming.registry import log_model_version
-from streaming.service import ScorerService, ServeConfig
+from streaming.serving import ScorerService, ServeConfig
 from streaming.sim import SimConfig, Simulator
 from streaming.topics import Topics
 

@@ -73,6 +73,11 @@ class PartitionedFeatures:
     def partitions(self) -> set[PartitionKey]:
         return set(self._parts)
 
+    @property
+    def instances(self) -> dict[PartitionKey, Any]:
+        """The features instance of each partition (read only)."""
+        return self._parts
+
     def drop(self, keys: Iterable[PartitionKey]) -> None:
         for k in keys:
             self._parts.pop(k, None)

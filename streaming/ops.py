@@ -1,5 +1,6 @@
 """Operations surface of the scorer: Prometheus metrics and an HTTP server with `/metrics`,
-`/healthz` (the loop is alive), `/readyz` (assigned, state rebuilt, serving) and `/status` (JSON)."""
+`/healthz` (the loop is alive), `/readyz` (assigned, state complete, commits progressing) and
+`/status` (JSON); a failing check answers 503 with its reason."""
 
 from __future__ import annotations
 
@@ -103,10 +104,28 @@ class ScorerMetrics:
         self.rejections = Counter(
             "edaml_scorer_model_rejections", "Model versions refused", ["model"], registry=r
         )
+        self.ready = Gauge(
+            "edaml_scorer_ready", "1 when /readyz passes (reason in /status)", registry=r
+        )
+        self.alive = Gauge(
+            "edaml_scorer_alive", "1 when /healthz passes (reason in /status)", registry=r
+        )
+        self.devices = Gauge(
+            "edaml_scorer_devices", "Devices with feature state on this instance", registry=r
+        )
+        self.evicted = Counter(
+            "edaml_scorer_evicted_devices", "Idle devices whose state was dropped", registry=r
+        )
+        self.batch_limit = Gauge(
+            "edaml_scorer_batch_limit",
+            "Records per batch (below the batch size while a failing batch is bisected)",
+            registry=r,
+        )
 
 
 class OpsServer:
-    """A small threaded HTTP server; `status()` supplies /status, `ready()` /readyz."""
+    """A small threaded HTTP server: `status()` supplies /status; `not_ready()` and
+    `not_alive()` the reason /readyz and /healthz fail with ("" when they pass)."""
 
     def __init__(
         self,
@@ -115,8 +134,8 @@ class OpsServer:
         host: str,
         port: int,
         status: Callable[[], dict[str, Any]],
-        ready: Callable[[], bool],
-        alive: Callable[[], bool],
+        not_ready: Callable[[], str],
+        not_alive: Callable[[], str],
     ) -> None:
         ops = self
 
@@ -126,11 +145,11 @@ class OpsServer:
                 if path == "/metrics":
                     self._send(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
                 elif path == "/healthz":
-                    ok = alive()
-                    self._send(200 if ok else 503, b"ok\n" if ok else b"stalled\n")
+                    why = not_alive()
+                    self._send(503 if why else 200, f"{why or 'ok'}\n".encode())
                 elif path == "/readyz":
-                    ok = ready()
-                    self._send(200 if ok else 503, b"ready\n" if ok else b"not ready\n")
+                    why = not_ready()
+                    self._send(503 if why else 200, f"{why or 'ready'}\n".encode())
                 elif path == "/status":
                     self._send(200, orjson.dumps(status(), default=str), "application/json")
                 else:

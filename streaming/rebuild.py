@@ -3,7 +3,9 @@
 For each partition with a committed offset C (records before C were already scored), the
 rebuild finds T, the newest event time (record timestamp) among the last records before C,
 looks up the first offset whose timestamp is at least T - horizon (`offsets_for_times`), and
-re-reads [that offset, C) with read_committed. The caller feeds the valid readings, in each
+re-reads [that offset, C) with read_committed. A range that cannot be read to its end (the broker away, a timeout) is reported in
+`RebuildStats.incomplete`: the caller must not serve that partition's state. The caller feeds
+the valid readings, in each
 partition's arrival order, to its features. With horizon = the feature set's
 `rebuild_horizon_ms`, the rebuilt state is the state the full history would have given, for
 every device whose latest reading is at T (devices idle for longer than the horizon lose
@@ -44,11 +46,18 @@ class RebuildStats:
     readings: int = 0
     skipped: int = 0
     seconds: float = 0.0
+    #: partitions whose range could not be read to its end (their state is incomplete)
+    incomplete: list[str] = field(default_factory=list)
     #: per partition: (first offset re-read, committed offset, newest event time T in ms)
     ranges: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
+    @property
+    def complete(self) -> bool:
+        return not self.incomplete
+
     def as_dict(self) -> dict[str, Any]:
         return {
+            "complete": self.complete,
             "partitions": self.partitions,
             "records": self.records,
             "readings": self.readings,
@@ -59,9 +68,13 @@ class RebuildStats:
 
 
 def _read_ranges(
-    consumer: Consumer, ranges: dict[PartitionKey, tuple[int, int]], timeout_s: float
+    consumer: Consumer,
+    ranges: dict[PartitionKey, tuple[int, int]],
+    timeout_s: float,
+    incomplete: list[str],
 ) -> Iterator[Message]:
-    """Records of every [start, end) in `ranges` (read_committed), in each partition's order."""
+    """Records of every [start, end) in `ranges` (read_committed), in each partition's order;
+    partitions that could not be read to their end are added to `incomplete`."""
     todo = {k: v for k, v in ranges.items() if v[0] < v[1]}
     if not todo:
         return
@@ -102,12 +115,26 @@ def _read_ranges(
                     consumer.pause([TopicPartition(key[0], key[1])])
             now = time.monotonic()
             idle = now - last_msg > (IDLE_S if seen_any else 10 * IDLE_S)
+            if todo and idle and now <= deadline and _broker_answers(consumer, todo):
+                # the broker is there and has nothing more for us: the rest of the range is
+                # hidden from read_committed (aborted records, transaction markers)
+                return
             if todo and (idle or now > deadline):
                 log.warning("rebuild: stopped early on %s (nothing more readable)", sorted(todo))
+                incomplete.extend(f"{t}[{p}]" for t, p in sorted(todo))
                 return
     finally:
         consumer.resume(assigned)  # a pause outlives the assignment: the next read needs them
         consumer.unassign()
+
+
+def _broker_answers(consumer: Consumer, parts: dict[PartitionKey, tuple[int, int]]) -> bool:
+    try:
+        for t, p in parts:
+            consumer.get_watermark_offsets(TopicPartition(t, p), timeout=2, cached=False)
+    except Exception:
+        return False
+    return True
 
 
 def read_window(
@@ -145,7 +172,7 @@ def read_window(
         # 1. T per partition: the newest record timestamp among the last records before C
         newest: dict[PartitionKey, int] = {}
         tail = {k: (max(lows[k], c - TAIL_RECORDS), c) for k, c in ends.items()}
-        for m in _read_ranges(consumer, tail, timeout_s):
+        for m in _read_ranges(consumer, tail, timeout_s, st.incomplete):
             key = (m.topic() or "", m.partition() or 0)
             newest[key] = max(newest.get(key, -1), m.timestamp()[1])
         # 2. the first offset at or after T - horizon (records before it are all older)
@@ -158,7 +185,7 @@ def read_window(
                 starts[key] = (max(first, lows[key]), ends[key])
                 st.ranges[f"{tp.topic}[{tp.partition}]"] = (starts[key][0], ends[key], newest[key])
         # 3. re-read [start, C)
-        for m in _read_ranges(consumer, starts, timeout_s):
+        for m in _read_ranges(consumer, starts, timeout_s, st.incomplete):
             st.records += 1
             value = m.value()
             try:

@@ -29,7 +29,7 @@ from features.contract_events import (
 )
 from features.model_card import SensorLimits
 from features.readings import SensorReading
-from streaming.breaker import CircuitBreaker
+from streaming.breaker import CircuitBreaker, DeadlineWorker
 from streaming.drift import PSI_THRESHOLD, DriftWindow
 from streaming.fallback import DEFAULT_LIMITS, rule_score
 from streaming.reasons import model_reasons
@@ -61,6 +61,12 @@ class ModelSlot:
     challenger: ServingModel | None = None
     breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
     timeout_s: float = 1.0
+    #: the challenger's own breaker: a failing shadow never costs the champion's time twice
+    shadow_breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
+    #: fraction of each batch's rows the challenger scores
+    shadow_sample: float = 1.0
+    caller: DeadlineWorker = field(default_factory=lambda: DeadlineWorker("model-call"))
+    shadow_caller: DeadlineWorker = field(default_factory=lambda: DeadlineWorker("shadow-call"))
     drift: DriftWindow | None = None
     shadow: ShadowWindow | None = None
 
@@ -88,7 +94,12 @@ class ModelSlot:
 
     def set_challenger(self, model: ServingModel | None) -> None:
         self.challenger = model
+        self.shadow_breaker.reset()
         self._reset_shadow()
+
+    def deadline(self, rows: int) -> float:
+        """Seconds a model call on `rows` rows may take (`timeout_s` per 1,000 rows)."""
+        return self.timeout_s * max(1.0, rows / 1000)
 
     def _reset_shadow(self) -> None:
         if self.champion is not None and self.challenger is not None:
@@ -127,16 +138,13 @@ def _predict(slot: ModelSlot, X: np.ndarray, now: float) -> np.ndarray | None:
     """Champion scores for X, or None when the breaker is open or the call failed."""
     if slot.champion is None or not slot.breaker.allow(now):
         return None
-    t0 = time.perf_counter()
+    champion = slot.champion
     try:
-        s = slot.champion.scores(X)
-        elapsed = time.perf_counter() - t0
+        s = slot.caller.call(lambda: champion.scores(X), slot.deadline(len(X)))
         if np.shape(s) != (len(X),):
             raise ValueError(f"returned shape {np.shape(s)} for {len(X)} rows")
         if not np.all(np.isfinite(s)):
             raise ValueError(f"{int(np.sum(~np.isfinite(s)))} NaN/inf scores")
-        if elapsed > slot.timeout_s * max(1.0, len(X) / 1000):
-            raise TimeoutError(f"took {elapsed:.3f}s for {len(X)} rows")
     except Exception as exc:
         slot.breaker.record_failure(now, f"{type(exc).__name__}: {exc}")
         return None
@@ -397,15 +405,28 @@ def _assemble_all_scored(
 
 
 def _shadow(slot: ModelSlot, X: np.ndarray, champion_scores: np.ndarray, now_ms: int) -> None:
-    assert slot.challenger is not None and slot.champion is not None
-    try:
-        c = slot.challenger.scores(X)
-    except Exception:  # the shadow never affects serving
+    """The challenger on a sample of the rows, behind its own breaker and deadline; its
+    failures are recorded (status shows them) and never affect serving."""
+    challenger, champion = slot.challenger, slot.champion
+    assert challenger is not None and champion is not None
+    now = time.monotonic()
+    if not slot.shadow_breaker.allow(now):
         return
-    if slot.shadow is not None and np.shape(c) == np.shape(champion_scores):
-        slot.shadow.add(
-            champion_scores, c, slot.champion.threshold, slot.challenger.threshold, now_ms
-        )
+    if slot.shadow_sample < 1.0:
+        rows = np.flatnonzero(_ID_RNG.random(len(X)) < slot.shadow_sample)
+        if not len(rows):
+            return
+        X, champion_scores = X[rows], champion_scores[rows]
+    try:
+        c = slot.shadow_caller.call(lambda: challenger.scores(X), slot.deadline(len(X)))
+        if np.shape(c) != np.shape(champion_scores):
+            raise ValueError(f"returned shape {np.shape(c)} for {len(X)} rows")
+    except Exception as exc:
+        slot.shadow_breaker.record_failure(now, f"{type(exc).__name__}: {exc}")
+        return
+    slot.shadow_breaker.record_success()
+    if slot.shadow is not None:
+        slot.shadow.add(champion_scores, c, champion.threshold, challenger.threshold, now_ms)
 
 
 def new_event_ids(n: int) -> list[str]:

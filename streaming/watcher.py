@@ -3,9 +3,12 @@
 Two triggers: polling MLflow every few seconds (catches a change made in the UI) and the
 `mlops.model-lifecycle` topic (a promotion or rollback event is acted on at once). A new version
 is loaded and checked on a background thread while the service keeps consuming; the result is
-queued, and the service swaps it in between two transactions. A version that fails to load or
-to pass the checks is refused once (a `rejected` lifecycle event is queued for publishing) and
-the old one keeps serving.
+queued, and the service swaps it in between two transactions, if the alias still names it then
+(`is_wanted`: checked when the load completes and again when the swap is applied, so a slow load
+overtaken by another promotion or a rollback is never served). A version the checks refuse, or
+that cannot be loaded for a deterministic reason (untrusted types, a digest that does not match,
+no model card), is refused once (a `rejected` lifecycle event is queued for publishing) and the
+old one keeps serving; a transient failure (the registry unreachable) is retried with a backoff.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ log = logging.getLogger(__name__)
 Role = Literal["champion", "challenger"]
 #: Loaded versions kept per model name for an instant swap (champion, challenger, previous).
 PREPARED_KEPT = 3
+RETRY_MIN_S = 1.0
+RETRY_MAX_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,8 @@ class ModelWatcher:
         self.rejections: queue.Queue[ModelLifecycleEvent] = queue.Queue()
         self.wanted: dict[tuple[str, Role], str] = {}  # what we serve or are loading
         self.refused: set[tuple[str, str]] = set()
+        #: versions whose load failed transiently: (next attempt at, backoff)
+        self.retry: dict[tuple[str, str], tuple[float, float]] = {}
         self.last_poll_ok: float = 0.0
         self.initial_done = threading.Event()
         self._wake_reason = "poll"
@@ -113,7 +120,7 @@ class ModelWatcher:
         self._stop.set()
         self._wake.set()
         for t in self._threads:
-            t.join(timeout=5)
+            t.join(timeout=2)  # daemon threads: one stuck in a registry call is left behind
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def check_now(self) -> None:
@@ -188,6 +195,8 @@ class ModelWatcher:
                 with self._lock:
                     if self.wanted.get(key) == version or (name, version) in self.refused:
                         continue
+                    if time.monotonic() < self.retry.get((name, version), (0.0, 0.0))[0]:
+                        continue
                     self.wanted[key] = version
                 ready = self._prepared.get((name, version))
                 if ready is not None:
@@ -210,12 +219,16 @@ class ModelWatcher:
                 feature_set_version=self.feature_set_version,
                 feature_names=self.feature_names,
             )
-        except (ModelLoadError, ModelRefused, Exception) as exc:
+        except Exception as exc:
             reason = exc.reason if isinstance(exc, ModelRefused) else f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, ModelLoadError) and exc.transient:
+                self._retry_later(name, role, version, reason)
+                return
             log.warning("refusing %s version %s as %s: %s", name, version, role, reason)
             with self._lock:
                 self.refused.add((name, version))
-                self.wanted.pop((name, role), None)
+                if self.wanted.get((name, role)) == version:
+                    self.wanted.pop((name, role), None)
             self.rejections.put(
                 ModelLifecycleEvent(
                     event_id=str(uuid.uuid4()),
@@ -230,7 +243,37 @@ class ModelWatcher:
             )
             return
         with self._lock:
+            self.retry.pop((name, version), None)
             self._prepared[(name, version)] = model
             while len(self._prepared) > PREPARED_KEPT * len(self.names):
                 self._prepared.popitem(last=False)
+            if self.wanted.get((name, role)) != version:
+                log.info(
+                    "%s version %s loaded, but the %s alias has moved on: not swapping",
+                    name,
+                    version,
+                    role,
+                )
+                return
         self.swaps.put(Swap(name, role, model, trigger, seen_at))
+
+    def _retry_later(self, name: str, role: Role, version: str, reason: str) -> None:
+        with self._lock:
+            _at, last = self.retry.get((name, version), (0.0, 0.0))
+            backoff = min(RETRY_MAX_S, max(RETRY_MIN_S, last * 2))
+            self.retry[(name, version)] = (time.monotonic() + backoff, backoff)
+            if self.wanted.get((name, role)) == version:
+                self.wanted.pop((name, role), None)  # the next poll after the backoff retries
+        log.warning(
+            "could not load %s version %s as %s (%s); retrying in %.0fs",
+            name,
+            version,
+            role,
+            reason,
+            backoff,
+        )
+
+    def is_wanted(self, name: str, role: Role, version: str) -> bool:
+        """Whether `version` is (still) what the `role` alias of `name` names."""
+        with self._lock:
+            return self.wanted.get((name, role)) == version

@@ -1,4 +1,4 @@
-"""`edaml serve`: run the streaming scorer (see streaming/service.py)."""
+"""`edaml serve`: run the streaming scorer (see streaming/serving/)."""
 
 from __future__ import annotations
 
@@ -47,9 +47,23 @@ def serve(
     instance_id: Annotated[
         str | None,
         typer.Option(
-            help="Stable id (transactional.id suffix): a restarted instance fences its predecessor at once"
+            help="Stable id (transactional.id suffix; default: EDAML_INSTANCE_ID, POD_NAME, "
+            "HOSTNAME or the host name): a restarted instance fences its predecessor at once"
         ),
     ] = None,
+    future_skew_s: Annotated[
+        float, typer.Option(help="Readings further ahead of the clock go to the DLQ")
+    ] = 3600.0,
+    past_horizon_s: Annotated[
+        float,
+        typer.Option(
+            help="Readings further behind their partition's newest event time go to the DLQ "
+            "(0: no limit; history replays are relative to their own time)"
+        ),
+    ] = 7 * 86400.0,
+    shutdown_timeout_s: Annotated[
+        float, typer.Option(help="SIGTERM ends the process within this many seconds")
+    ] = 10.0,
     feature_set: Annotated[
         str, typer.Option(help="online (the platform's feature set) or raw (sensor values only)")
     ] = "online",
@@ -63,10 +77,14 @@ def serve(
 
     from edaml.settings import Settings
     from streaming.kafka import ensure_topics
-    from streaming.service import ScorerService, ServeConfig, feature_source
+    from streaming.serving import ScorerService, ServeConfig, feature_source
 
     if mode not in ("exactly-once", "at-least-once"):
         raise typer.BadParameter("--mode must be exactly-once or at-least-once")
+    if future_skew_s <= 0 or past_horizon_s < 0 or shutdown_timeout_s <= 0:
+        raise typer.BadParameter(
+            "--future-skew-s and --shutdown-timeout-s must be > 0, --past-horizon-s >= 0"
+        )
     settings = Settings()
     mlflow.set_tracking_uri(settings.tracking_uri)
     os.environ.setdefault("MLFLOW_TRACKING_URI", settings.tracking_uri)
@@ -87,16 +105,21 @@ def serve(
         report_interval_s=report_interval_s,
         metrics_host=settings.host,
         metrics_port=None if metrics_port < 0 else metrics_port,
+        future_skew_ms=int(future_skew_s * 1000),
+        past_horizon_ms=int(past_horizon_s * 1000) if past_horizon_s > 0 else None,
+        shutdown_timeout_s=shutdown_timeout_s,
     )
     service = ScorerService(cfg, features=feature_source(feature_set))
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %d: stopping after the open transaction", signum)
-        service.stop()
+        log.info("signal %d: stopping (at most %.0fs)", signum, shutdown_timeout_s)
+        service.stop(hard_exit_after_s=shutdown_timeout_s)
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     service.run()
+    if service.fenced:
+        log.info("exiting: fenced by a newer instance with the same id")
 
 
 def register(app: typer.Typer) -> None:

@@ -3,6 +3,7 @@ valid readings, a scorer running in a thread, and read_committed collectors of i
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -26,7 +27,7 @@ from features.model_card import Histogram, ModelCard, SensorLimits
 from features.readings import SENSORS, SensorReading
 from streaming.raw_features import RAW_FEATURE_SET_VERSION
 from streaming.registry import log_model_version
-from streaming.service import ScorerService, ServeConfig, feature_source
+from streaming.serving import ScorerService, ServeConfig, feature_source
 from streaming.topics import Topics
 
 NOMINAL = {"temperature": 60.0, "vibration": 2.5, "pressure": 6.0, "current": 40.0, "rpm": 1500.0}
@@ -191,6 +192,17 @@ def collect(
     finally:
         c.close()
     return out
+
+
+def serve_env(bootstrap: str, mlflow_uri: str, topics: Topics) -> dict[str, str]:
+    """Environment of an `edaml serve` subprocess pointed at the test's servers and topics."""
+    return {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "MLFLOW_TRACKING_URI": mlflow_uri,
+        "EDAML_TOPIC_PREFIX": topics.prefix,
+        "EDAML_PARTITIONS": str(topics.partitions),
+    }
 
 
 def docs(msgs: list[Message]) -> list[dict[str, Any]]:
