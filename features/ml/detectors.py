@@ -59,10 +59,17 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
     kind: ClassVar[AnomalyKind]
 
     def __init__(
-        self, *, alert_rate: float = DEFAULT_ALERT_RATE, normalise: Normalise = "entity"
+        self,
+        *,
+        alert_rate: float = DEFAULT_ALERT_RATE,
+        normalise: Normalise = "entity",
+        seed: int = 0,
     ) -> None:
         self.alert_rate = alert_rate
         self.normalise = normalise
+        #: Random seed (only randomised kinds use it; every kind accepts it, so a caller can
+        #: pass the same parameters to any kind).
+        self.seed = seed
 
     # -- what a kind implements -----------------------------------------------------------
     def _fit_core(self, Z: np.ndarray, w: np.ndarray | None) -> None:
@@ -103,6 +110,12 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         self.threshold_ = threshold_for_alert_rate(train, self.alert_rate, w)
         self.n_features_in_ = A.shape[1]
         return self
+
+    @property
+    def needs_entities(self) -> bool:
+        """True when scores depend on each row's entity key (per-entity baselines): a caller that
+        scores without keys gets every row judged against the global baseline."""
+        return self._normalise_mode() == "entity"
 
     def add_entities(self, X: Any, entities: np.ndarray) -> Self:
         """Learn the baselines of entities first seen in `X` (their own history, unlabelled
@@ -162,10 +175,9 @@ class IsolationForestDetector(AnomalyDetector):
         max_samples: int = 256,
         seed: int = 0,
     ) -> None:
-        super().__init__(alert_rate=alert_rate, normalise=normalise)
+        super().__init__(alert_rate=alert_rate, normalise=normalise, seed=seed)
         self.n_estimators = n_estimators
         self.max_samples = max_samples
-        self.seed = seed
 
     def _fit_core(self, Z: np.ndarray, w: np.ndarray | None) -> None:
         self.forest_ = IsolationForest(
@@ -190,8 +202,9 @@ class PCADetector(AnomalyDetector):
         alert_rate: float = DEFAULT_ALERT_RATE,
         normalise: Normalise = "entity",
         n_components: float | int = 0.9,
+        seed: int = 0,
     ) -> None:
-        super().__init__(alert_rate=alert_rate, normalise=normalise)
+        super().__init__(alert_rate=alert_rate, normalise=normalise, seed=seed)
         self.n_components = n_components
 
     def _fit_core(self, Z: np.ndarray, w: np.ndarray | None) -> None:
@@ -251,8 +264,9 @@ class RobustZDetector(AnomalyDetector):
         alert_rate: float = DEFAULT_ALERT_RATE,
         normalise: Normalise = "entity",
         combine: Literal["max", "rms"] = "max",
+        seed: int = 0,
     ) -> None:
-        super().__init__(alert_rate=alert_rate, normalise=normalise)
+        super().__init__(alert_rate=alert_rate, normalise=normalise, seed=seed)
         self.combine = combine
 
     def _normalise_mode(self) -> Normalise:

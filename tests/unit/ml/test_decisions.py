@@ -24,6 +24,8 @@ def test_scores_one_meaning_for_every_model() -> None:
     ent = np.array(["a", "b"] * 250)
     det = make_detector("robust_z").fit(X, entities=ent)
     np.testing.assert_array_equal(scores(det, X, "anomaly", ent), det.anomaly_score(X, ent))
+    assert det.needs_entities
+    assert not make_detector("pca", normalise="global").needs_entities
     forest = IsolationForest(n_estimators=10, random_state=0).fit(X)
     np.testing.assert_array_equal(scores(forest, X, "anomaly"), -forest.score_samples(X))
     y = (X[:, 2] > 0).astype(int)
