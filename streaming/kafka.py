@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from streaming.topics import TOPIC_CONFIGS, Topics
@@ -16,6 +16,19 @@ from streaming.topics import TOPIC_CONFIGS, Topics
 log = logging.getLogger(__name__)
 
 Config = dict[str, Any]
+R = TypeVar("R")
+
+#: Errors a partition answers with while its leader is still being elected (a fresh topic, a
+#: broker that just started): retried by `retry_leaderless`, never shown to the user.
+LEADERLESS: frozenset[int] = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError._UNKNOWN_PARTITION,
+        KafkaError._UNKNOWN_TOPIC,
+    }
+)
 
 
 def producer_config(bootstrap: str, **overrides: Any) -> Config:
@@ -78,9 +91,10 @@ def ensure_topics(
         for t in wanted
         if topics.name(t) not in existing
     ]
-    if not new:
-        return []
     created: list[str] = []
+    if not new:
+        wait_for_leaders(admin, [topics.name(t) for t in wanted], timeout=timeout)
+        return created
     for name, fut in admin.create_topics(new, request_timeout=timeout).items():
         try:
             fut.result(timeout)
@@ -90,7 +104,7 @@ def ensure_topics(
             if isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
                 continue
             raise
-    wait_for_leaders(admin, created, timeout=timeout)
+    wait_for_leaders(admin, [topics.name(t) for t in wanted], timeout=timeout)
     return created
 
 
@@ -113,6 +127,42 @@ def wait_for_leaders(admin: AdminClient, names: Iterable[str], *, timeout: float
         if time.monotonic() > deadline:
             raise TimeoutError(f"no leader after {timeout:.0f}s for {sorted(pending)}")
         time.sleep(0.05)  # pacing between metadata requests
+
+
+def retry_leaderless(call: Callable[[], R], *, timeout: float = 30.0) -> R:
+    """`call()`, retried while Kafka answers that a partition has no leader yet (bounded by
+    `timeout`). Metadata can name a leader a moment before the leader serves offset requests,
+    so every watermark, offset or fetch-position call after a topic is created goes through
+    here (or through `watermarks`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return call()
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            code = err.code() if isinstance(err, KafkaError) else None
+            if code not in LEADERLESS or time.monotonic() > deadline:
+                raise
+        time.sleep(0.1)  # pacing between retries while the leader is elected
+
+
+def watermarks(
+    consumer: Consumer, topic: str, *, timeout: float = 30.0
+) -> dict[int, tuple[int, int]]:
+    """(low, high) offsets of every partition of `topic`, waiting for leaders (bounded)."""
+
+    def read() -> dict[int, tuple[int, int]]:
+        meta = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+        if meta is None or meta.error is not None or not meta.partitions:
+            err = meta.error if meta is not None and meta.error is not None else None
+            raise KafkaException(err or KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART))
+        out: dict[int, tuple[int, int]] = {}
+        for p in sorted(meta.partitions):
+            lo, hi = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
+            out[p] = (lo, hi)
+        return out
+
+    return retry_leaderless(read, timeout=timeout)
 
 
 def create_topic(
