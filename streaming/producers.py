@@ -22,10 +22,19 @@ from confluent_kafka import KafkaError, Message
 from features.contract import Maintenance, encode
 from features.contract_bulk import encode_readings_bulk, reading_prefixes
 from streaming.kafka import make_producer
-from streaming.sim import SimConfig, Simulator, write_labels
+from streaming.sim import SITES, Firmware, SimConfig, Simulator, write_labels
 from streaming.topics import Topics
 
 log = logging.getLogger(__name__)
+
+DAY_MS = 86_400_000
+
+
+def start_of_day_ms(now_ms: int | None = None) -> int:
+    """Midnight UTC of the day `now_ms` (default: now) falls in: history ends there, so every
+    backfilled day is whole and the same seed gives the same days whatever the hour."""
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    return now // DAY_MS * DAY_MS
 
 #: progress(done, total) — total is None when the run has no fixed end.
 Progress = Callable[[int, int | None], None]
@@ -132,17 +141,27 @@ def backfill(
     labels_path: Path | None = None,
     progress: Progress | None = None,
     producer_overrides: Mapping[str, Any] | None = None,
+    firmware: Sequence[Firmware] = (),
 ) -> BackfillStats:
-    """Write `days` of history for `devices` devices ending at `end_ms` (default: now, rounded
-    down to the interval): one reading per device per interval, plus the maintenance events."""
+    """Write `days` of history for `devices` devices ending at `end_ms` (default: midnight UTC
+    that started today, so whole days of history end yesterday): one reading per device per
+    interval, plus the maintenance events. `firmware`: sensor firmware rollouts in that time."""
     if devices < 1 or days <= 0 or interval_s <= 0:
         raise ValueError("devices must be >= 1, days and interval_s > 0")
     interval_ms = round(interval_s * 1000)
-    steps = round(days * 86_400_000 / interval_ms)
+    steps = round(days * DAY_MS / interval_ms)
     if end_ms is None:
-        end_ms = int(time.time() * 1000) // interval_ms * interval_ms
+        end_ms = start_of_day_ms()
     start_ms = end_ms - steps * interval_ms
-    sim = Simulator(SimConfig(devices=devices, seed=seed, start_ms=start_ms, interval_s=interval_s))
+    sim = Simulator(
+        SimConfig(
+            devices=devices,
+            seed=seed,
+            start_ms=start_ms,
+            interval_s=interval_s,
+            firmware=tuple(firmware),
+        )
+    )
     f = sim.fleet
     prefixes = reading_prefixes(f.device_ids, f.sites, f.machine_types)
     keys = [d.encode() for d in f.device_ids]
@@ -226,22 +245,37 @@ def simulate_live(
     stop: threading.Event | None = None,
     progress: Progress | None = None,
     producer_overrides: Mapping[str, Any] | None = None,
+    firmware: Sequence[Firmware] = (),
+    held_sites: Sequence[str] = (),
+    release: threading.Event | None = None,
 ) -> LiveStats:
     """Produce readings at `rate` events/s (each device every devices/rate seconds, devices
     evenly staggered) until `duration_s` has passed or `stop` is set. Every reading is produced
-    when the wall clock reaches its event time."""
+    when the wall clock reaches its event time. The devices of `held_sites` are simulated but
+    their readings are held back (dropped) until `release` is set (a site coming online)."""
     if devices < 1 or rate <= 0:
         raise ValueError("devices must be >= 1 and rate > 0")
+    unknown = set(held_sites) - {s.name for s in SITES}
+    if unknown:
+        raise ValueError(f"unknown sites {sorted(unknown)}; known: {[s.name for s in SITES]}")
+    release = release or threading.Event()
     stop = stop or threading.Event()
     sink = EventSink(bootstrap, **dict(producer_overrides or {}))
     _warm_up()
     now_ms = int(time.time() * 1000)  # after the slow setup: the first readings are due now
     sim = Simulator(
         SimConfig(
-            devices=devices, seed=seed, start_ms=now_ms, interval_s=devices / rate, phase="even"
+            devices=devices,
+            seed=seed,
+            start_ms=now_ms,
+            interval_s=devices / rate,
+            phase="even",
+            firmware=tuple(firmware),
         )
     )
     f = sim.fleet
+    held = np.isin(np.asarray(f.sites), list(held_sites))
+    held_ids = {d for d, h in zip(f.device_ids, held, strict=True) if h}
     prefixes = reading_prefixes(f.device_ids, f.sites, f.machine_types)
     keys = [d.encode() for d in f.device_ids]
     end_ms = now_ms + round(duration_s * 1000) if duration_s is not None else None
@@ -255,7 +289,12 @@ def simulate_live(
         if cut == 0:
             break
         values = encode_readings_bulk(step.event_ids, ts, prefixes, step.values)
-        events = [m for m in step.maintenance if end_ms is None or m.ts_ms < end_ms]
+        events = [
+            m
+            for m in step.maintenance
+            if (end_ms is None or m.ts_ms < end_ms)
+            and (release.is_set() or m.device_id not in held_ids)
+        ]
         _produce_maintenance(sink, topics, events)
         maintenance += len(events)
         ts_list = ts.tolist()
@@ -264,11 +303,22 @@ def simulate_live(
             wall = int(time.time() * 1000)
             due = min(int(np.searchsorted(ts, wall, "right")), cut)
             if due > done:
-                sink.produce_many(
-                    topics.sensor_readings, values[done:due], keys[done:due], ts_list[done:due]
-                )
+                if held.any() and not release.is_set():
+                    # phase "even": device i is the i-th of the step, so rows = devices
+                    send = [i for i in range(done, due) if not held[i]]
+                    sink.produce_many(
+                        topics.sensor_readings,
+                        [values[i] for i in send],
+                        [keys[i] for i in send],
+                        [ts_list[i] for i in send],
+                    )
+                    readings += len(send)
+                else:
+                    sink.produce_many(
+                        topics.sensor_readings, values[done:due], keys[done:due], ts_list[done:due]
+                    )
+                    readings += due - done
                 max_lag = max(max_lag, wall - ts_list[due - 1])
-                readings += due - done
                 done = due
                 if progress is not None:
                     progress(readings, total)

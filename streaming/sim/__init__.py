@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from streaming.sim.engine import FaultLabel, SimConfig, Simulator, Step
 from streaming.sim.labels import labels_table, write_labels
-from streaming.sim.profiles import FAULTS, MACHINES, SITES, FaultType, MachineProfile, Site
+from streaming.sim.profiles import (
+    FAULTS,
+    MACHINES,
+    SITES,
+    FaultType,
+    Firmware,
+    MachineProfile,
+    Site,
+)
 
 __all__ = [
     "FAULTS",
@@ -12,6 +20,7 @@ __all__ = [
     "SITES",
     "FaultLabel",
     "FaultType",
+    "Firmware",
     "MachineProfile",
     "SimConfig",
     "Simulator",

@@ -24,7 +24,7 @@ from features.contract import SENSOR_RANGES, Maintenance
 from features.contract_bulk import uuid4_strings
 from features.readings import SENSORS
 from streaming.sim.fleet import Fleet, make_fleet
-from streaming.sim.profiles import FAULTS
+from streaming.sim.profiles import FAULTS, SITE_INDEX, Firmware
 
 T, V, P, C, R = range(5)  # column of each sensor in SENSORS order
 assert SENSORS == ("temperature", "vibration", "pressure", "current", "rpm")
@@ -58,6 +58,8 @@ class SimConfig:
     stuck_per_sensor_per_day: float = 0.01
     dropout_prob: float = 0.001
     spike_prob: float = 0.0005
+    #: Sensor firmware rollouts (see `Firmware`), applied from their time on.
+    firmware: tuple[Firmware, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +146,7 @@ class Simulator:
         ts = t + self.phase_ms
         events = self._maintenance(ts)
         values = self._sensors(t)
+        self._apply_firmware(t, values)
         self._sensor_faults(t, values)
         running = self._down_until == 0
         self.steps_done += 1
@@ -316,6 +319,14 @@ class Simulator:
             out[stopped, C] = 0.2 * np.abs(noise[stopped, C])
             out[stopped, R] = 0.0
         return out
+
+    def _apply_firmware(self, t_ms: int, values: np.ndarray) -> None:
+        for fw in self.config.firmware:
+            if t_ms < fw.from_ms:
+                continue
+            col = SENSORS.index(fw.sensor)
+            rows = slice(None) if not fw.site else self.fleet.site == SITE_INDEX[fw.site]
+            values[rows, col] = values[rows, col] * fw.scale + fw.offset
 
     def _sensor_faults(self, t_ms: int, values: np.ndarray) -> None:
         c, rng, n = self.config, self._rng, self.size

@@ -41,6 +41,7 @@ SITES: Final[tuple[Site, ...]] = (
     Site("plant-south", 27.0, 5.0, -5),
     Site("plant-east", 21.0, 4.0, 8),
 )
+SITE_INDEX: Final[dict[str, int]] = {s.name: i for i, s in enumerate(SITES)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,3 +90,17 @@ FAULTS: Final[tuple[FaultType, ...]] = (
     FaultType("belt_jam", 0.5, 2, 6.0, 2.5, 0.0, 0.45, 0.12, "current", True, 0.55, ("conveyor",)),
 )
 FAULT_INDEX: Final[dict[str, int]] = {f.name: i for i, f in enumerate(FAULTS)}
+
+
+@dataclass(frozen=True, slots=True)
+class Firmware:
+    """A sensor firmware rolled out at `from_ms` to the devices of `site` (every site when
+    empty): from then on the sensor reports `value * scale + offset` (a recalibration, a new
+    unit convention). Nothing about the machine changes; only what its sensor says does."""
+
+    name: str
+    sensor: str
+    from_ms: int
+    offset: float = 0.0
+    scale: float = 1.0
+    site: str = ""
