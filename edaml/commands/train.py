@@ -26,6 +26,13 @@ def partition_range(days: int, end: str | None) -> tuple[str, str]:
     return (last - timedelta(days=days - 1)).isoformat(), last.isoformat()
 
 
+def dagster_home(settings: Settings) -> str:
+    """Point DAGSTER_HOME at the stack's instance (unless set): runs show in the Dagster UI."""
+    os.environ.setdefault("DAGSTER_HOME", str(settings.home_abs / "dagster"))
+    os.makedirs(os.environ["DAGSTER_HOME"], exist_ok=True)
+    return os.environ["DAGSTER_HOME"]
+
+
 def train(
     days: Annotated[int, typer.Option(help="Replay and train on this many daily partitions.")] = 14,
     end: Annotated[
@@ -35,10 +42,8 @@ def train(
     """Replay the days from Kafka, check them, train both models, gate and promote (via Dagster)."""
     import dagster as dg
 
-    settings = Settings()
     # The run is recorded in the same instance the Dagster UI reads.
-    os.environ.setdefault("DAGSTER_HOME", str(settings.home_abs / "dagster"))
-    os.makedirs(os.environ["DAGSTER_HOME"], exist_ok=True)
+    dagster_home(Settings())
     from orchestration.definitions import defs
 
     first, last = partition_range(days, end)
