@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from typing import Annotated
 
 import typer
 
@@ -14,6 +15,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "edaml.commands.events",
     "edaml.commands.train",
     "edaml.commands.demo",
+    "edaml.commands.models",
 )
 
 app = typer.Typer(
@@ -23,6 +25,25 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"edaml {version('edaml')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Event-driven MLOps for industrial IoT."""
+
 
 for _module in COMMAND_MODULES:
     importlib.import_module(_module).register(app)
