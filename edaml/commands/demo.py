@@ -150,6 +150,30 @@ def _history_count(bootstrap: str, topic: str) -> int:
         consumer.close()
 
 
+def top_up_today(bootstrap: str, topics: Any, plan: Plan, firmware: Any) -> int:
+    """Readings from midnight up to now (a fresh simulator segment, same fleet): the scorer's
+    feature windows then see no gap between history and live. Today is never a training day,
+    so the whole days stay the same whatever the hour."""
+    from streaming.producers import backfill
+
+    now_ms = (
+        int(time.time() * 1000) // round(plan.interval_s * 1000) * round(plan.interval_s * 1000)
+    )
+    if now_ms <= plan.end_ms:
+        return 0
+    stats = backfill(
+        bootstrap,
+        topics,
+        devices=plan.devices,
+        days=(now_ms - plan.end_ms) / DAY_MS,
+        interval_s=plan.interval_s,
+        seed=plan.seed,
+        end_ms=now_ms,
+        firmware=[firmware],
+    )
+    return stats.readings
+
+
 def _start_at_live_edge(bootstrap: str, topic: str, group: str) -> int:
     """Commit the scorer group's offsets at the end of `topic`: the scorer scores what comes
     next (it rebuilds its feature state from the history before those offsets by itself)."""
@@ -186,6 +210,19 @@ def _retrain(first: str, last: str, *, trigger: str, history_only: bool = False)
             asset_selection=[dg.AssetKey("event_history")] if history_only else None,
             raise_on_error=False,
         )
+
+
+MODELS = ("iot-anomaly", "iot-failure-risk")
+
+
+def _champions(settings: Settings) -> dict[str, str | None]:
+    """The version each model's @champion names in MLflow (None: no champion)."""
+    import mlflow
+
+    from streaming.registry import CHAMPION, resolve_alias
+
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    return {m: resolve_alias(m, CHAMPION) for m in MODELS}
 
 
 def _gate_table(result: Any) -> tuple[Table, list[str]]:
@@ -438,9 +475,11 @@ def demo(
         result = _retrain(first, last, trigger="demo")
     table, failed = _gate_table(result)
     console.print(table)
-    if not result.success or failed:
+    champions = _champions(settings)
+    if not all(champions.values()):
         raise _fail(
-            f"v1 was not promoted (run {result.run_id}; failed checks: {', '.join(failed) or 'none'}); "
+            f"v1 was not promoted ({champions}; run {result.run_id}, failed checks: "
+            f"{', '.join(failed) or 'none'}); "
             f"see the run in Dagster at http://{settings.host}:{settings.dagster_port}"
         )
     t = mark("train_v1", t)
@@ -452,6 +491,13 @@ def demo(
     _step(4, f"days since v1's window replayed and checked: {s_first} .. {s_last}")
     t = mark("history_since", t)
 
+    topup = top_up_today(settings.bootstrap, topics, plan, firmware_hist)
+    if topup:
+        console.print(
+            f"   today so far (not a training day): {topup:,} readings up to now, so live "
+            "readings continue the history without a gap",
+            highlight=False,
+        )
     _start_at_live_edge(settings.bootstrap, topics.sensor_readings, "edaml-scorer")
     with console.status("starting the scorer…"):
         stack.up(only={"scorer"})
@@ -474,7 +520,7 @@ def demo(
     ]
     for th in threads:
         th.start()
-    models = ("iot-anomaly", "iot-failure-risk")
+    models = MODELS
     v1 = {}
     if not _wait(lambda: all(feed.serving(m) for m in models), 180):
         stop_view.set()
@@ -512,8 +558,14 @@ def demo(
     live.start()
     promoted: dict[str, str] = {}
 
-    def swapped() -> bool:
-        return all((feed.serving(m) or "") not in ("", v1[m]) for m in models)
+    after: dict[str, str | None] = {}
+
+    def settled() -> bool:
+        """The drift-triggered run has finished and the scorer serves MLflow's champions."""
+        if not feed.drift_run_finished():
+            return False
+        after.update(_champions(settings))
+        return all(feed.serving(m) == after[m] for m in models)
 
     try:
         with Live(
@@ -539,10 +591,10 @@ def demo(
             feed.add_event(
                 f"[fleet] {FIRMWARE_SITE} online, its vibration sensors on firmware vib-p2p-3.0"
             )
-            ok = tick(swapped, timeout_min * 60)
+            ok = tick(settled, timeout_min * 60)
             t = mark("drift_to_v2", t)
             t_after_ms = int(time.time() * 1000)
-            if ok:
+            if ok and any(after[m] != v1[m] for m in models):
                 for m in models:
                     promoted[m] = feed.serving(m) or ""
                 feed.phase = "after the swap: " + ", ".join(
@@ -561,8 +613,9 @@ def demo(
         raise _fail(f"the live producer failed: {live_box['error']}")
     if not promoted:
         raise _fail(
-            f"no v2 served within {timeout_min:.0f} minutes of the drift; see the drift sensor "
-            f"at http://{settings.host}:{settings.dagster_port}/automation and the runs there"
+            f"no new version served within {timeout_min:.0f} minutes of the drift (drift runs: "
+            f"{feed.drift_runs or 'none'}; champions {after or v1}); see the drift sensor at "
+            f"http://{settings.host}:{settings.dagster_port}/automation and its runs"
         )
     with console.status("counting scored readings and alerts per phase…"):
         scored_ts, alerts = _read_outputs(settings.bootstrap, topics.scored, topics.alerts)

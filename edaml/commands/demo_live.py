@@ -71,6 +71,12 @@ class Feed:
     phase: str = "starting"
     lock: threading.Lock = field(default_factory=threading.Lock)
     errors: list[str] = field(default_factory=list)
+    #: Dagster runs the drift sensor launched: run id -> status (QUEUED, STARTED, SUCCESS, ...)
+    drift_runs: dict[str, str] = field(default_factory=dict)
+
+    def drift_run_finished(self) -> bool:
+        with self.lock:
+            return any(s in ("SUCCESS", "FAILURE", "CANCELED") for s in self.drift_runs.values())
 
     def add_event(self, text: str) -> None:
         with self.lock:
@@ -242,6 +248,8 @@ def watch_drift_runs(feed: Feed, stop: threading.Event, every: float = 2.0) -> N
                 status = run.status.value
                 if seen.get(run.run_id) != status:
                     seen[run.run_id] = status
+                    with feed.lock:
+                        feed.drift_runs[run.run_id] = status
                     feed.add_event(
                         f"[dagster] retrain_job run {run.run_id[:8]} "
                         f"(partition {run.tags.get('dagster/partition', '?')}, trigger drift): "
