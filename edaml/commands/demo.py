@@ -4,7 +4,7 @@ The story (the same every run, whatever the hour: history is anchored on whole U
 
 1. start the stack (Kafka, MLflow, Dagster with its drift sensor and daily schedule running);
 2. backfill `window + since` whole days of fleet history ending at midnight UTC; at the start
-   of the last `since` days a sensor firmware rolled out at one site (its vibration sensors
+   of the last `since` days (13) a sensor firmware rolled out at one site (its vibration sensors
    report peak-to-peak instead of RMS, x2.83);
 3. train v1 in Dagster on the `window` days before the rollout (the model you have been
    serving), gate it, promote it; then replay and check the days since (history only);
@@ -113,7 +113,7 @@ def plan_for(today: date, *, quick: bool, devices: int, interval_s: float) -> Pl
         devices=devices,
         interval_s=interval_s,
         window_days=14,
-        since_days=9,
+        since_days=13,
         healthy_s=120.0 if quick else 300.0,
         after_s=30.0 if quick else 120.0,
     )

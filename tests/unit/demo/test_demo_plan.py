@@ -26,11 +26,12 @@ def test_history_ends_at_midnight_whatever_the_hour() -> None:
 def test_plan_days_follow_the_date_only() -> None:
     p = plan_for(date(2026, 11, 29), quick=True, devices=300, interval_s=300)
     assert p.end_ms == 1_795_910_400_000
-    assert p.history_days == 23
-    # v1: the 14 days before the rollout; then the 9 days since, up to yesterday
-    assert p.v1_range == ("2026-11-06", "2026-11-19")
-    assert p.since_range == ("2026-11-20", "2026-11-28")
-    assert p.rollout_ms == p.end_ms - 9 * DAY_MS
+    assert p.history_days == 27
+    # v1: the 14 days before the rollout; then the 13 days since, up to yesterday (v2's
+    # 14-day window then fits on the new firmware but for its first day)
+    assert p.v1_range == ("2026-11-02", "2026-11-15")
+    assert p.since_range == ("2026-11-16", "2026-11-28")
+    assert p.rollout_ms == p.end_ms - 13 * DAY_MS
     assert p.live_rate == 1.0  # each device at the history's cadence
     assert (
         plan_for(date(2026, 11, 29), quick=False, devices=300, interval_s=300).healthy_s
