@@ -36,6 +36,7 @@ def start_of_day_ms(now_ms: int | None = None) -> int:
     now = int(time.time() * 1000) if now_ms is None else now_ms
     return now // DAY_MS * DAY_MS
 
+
 #: progress(done, total) — total is None when the run has no fixed end.
 Progress = Callable[[int, int | None], None]
 
