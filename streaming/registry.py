@@ -38,6 +38,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
+from features.ml.scoring import scores as ml_scores
 from features.model_card import MODEL_CARD_ARTIFACT, ModelCard
 
 log = logging.getLogger(__name__)
@@ -217,19 +218,15 @@ class LoadedModel:
     card: ModelCard
     model: Any
 
-    def predict_scores(self, X: np.ndarray) -> np.ndarray:
-        """Scores of rows `X` (columns in `card.feature_names` order; NaN allowed).
-
-        anomaly: negated `score_samples` (higher is more anomalous); failure-risk: P(failure).
-        """
+    def predict_scores(self, X: np.ndarray, entities: np.ndarray | None = None) -> np.ndarray:
+        """Scores of rows `X` (columns in `card.feature_names` order; NaN allowed), with the
+        semantics of `features.ml.scoring.scores`: anomaly, higher is more anomalous (a
+        per-entity model judges each row against its `entities` key's baseline); failure-risk,
+        P(failure)."""
         frame: Any = X
         if hasattr(self.model, "feature_names_in_"):
             frame = pd.DataFrame(X, columns=list(self.card.feature_names))
-        if self.card.kind == "anomaly":
-            scores = -np.asarray(self.model.score_samples(frame), dtype=np.float64)
-        else:
-            scores = np.asarray(self.model.predict_proba(frame), dtype=np.float64)[:, 1]
-        return scores
+        return ml_scores(self.model, frame, self.card.kind, entities)
 
 
 def _check_trusted(types: list[str]) -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -134,13 +134,17 @@ def _confidence(kind: str, score: float, threshold: float) -> float:
     return round(min(1.0, 0.5 + 0.5 * (score - threshold) / margin), 4)
 
 
-def _predict(slot: ModelSlot, X: np.ndarray, now: float) -> np.ndarray | None:
-    """Champion scores for X, or None when the breaker is open or the call failed."""
+def _predict(
+    slot: ModelSlot, X: np.ndarray, now: float, entities: Callable[[], np.ndarray]
+) -> np.ndarray | None:
+    """Champion scores for X, or None when the breaker is open or the call failed.
+    `entities()`: each row's entity key, asked for only by a per-entity model."""
     if slot.champion is None or not slot.breaker.allow(now):
         return None
     champion = slot.champion
+    keys = entities() if champion.needs_entities else None
     try:
-        s = slot.caller.call(lambda: champion.scores(X), slot.deadline(len(X)))
+        s = slot.caller.call(lambda: champion.scores(X, keys), slot.deadline(len(X)))
         if np.shape(s) != (len(X),):
             raise ValueError(f"returned shape {np.shape(s)} for {len(X)} rows")
         if not np.all(np.isfinite(s)):
@@ -221,6 +225,13 @@ def score_batch(
         return out
     ok_idx = np.flatnonzero(warm)
     X = X_all if len(ok_idx) == n else X_all[ok_idx]
+    entity_keys: list[np.ndarray] = []
+
+    def entities() -> np.ndarray:
+        """Entity keys of the rows of X (built once, only when a per-entity model asks)."""
+        if not entity_keys:
+            entity_keys.append(np.array([kept[i].device_id for i in ok_idx], dtype=object))
+        return entity_keys[0]
 
     # per model: scores (NaN = not scored by the model), whether the model scored each row
     per_model: list[tuple[ModelSlot, np.ndarray, np.ndarray]] = []
@@ -229,7 +240,7 @@ def score_batch(
         scores = np.full(n, np.nan)
         model_ok = np.zeros(n, dtype=bool)
         if len(ok_idx):
-            s = _predict(slot, X, now)
+            s = _predict(slot, X, now, entities)
             if s is not None:
                 scores[ok_idx] = s
                 model_ok[ok_idx] = True
@@ -238,7 +249,7 @@ def score_batch(
                         X[:, slot.champion.columns], s >= slot.champion.threshold, now_ms
                     )
                 if state.shadow_enabled and slot.challenger is not None:
-                    _shadow(slot, X, s, now_ms)
+                    _shadow(slot, X, s, now_ms, entities)
             elif slot.breaker.last_error and slot.champion is not None:
                 out.model_errors.append((slot.name, slot.breaker.last_error))
         fallback_any |= ~model_ok
@@ -404,7 +415,13 @@ def _assemble_all_scored(
     )
 
 
-def _shadow(slot: ModelSlot, X: np.ndarray, champion_scores: np.ndarray, now_ms: int) -> None:
+def _shadow(
+    slot: ModelSlot,
+    X: np.ndarray,
+    champion_scores: np.ndarray,
+    now_ms: int,
+    entities: Callable[[], np.ndarray],
+) -> None:
     """The challenger on a sample of the rows, behind its own breaker and deadline; its
     failures are recorded (status shows them) and never affect serving."""
     challenger, champion = slot.challenger, slot.champion
@@ -412,13 +429,15 @@ def _shadow(slot: ModelSlot, X: np.ndarray, champion_scores: np.ndarray, now_ms:
     now = time.monotonic()
     if not slot.shadow_breaker.allow(now):
         return
+    keys = entities() if challenger.needs_entities else None
     if slot.shadow_sample < 1.0:
         rows = np.flatnonzero(_ID_RNG.random(len(X)) < slot.shadow_sample)
         if not len(rows):
             return
         X, champion_scores = X[rows], champion_scores[rows]
+        keys = None if keys is None else keys[rows]
     try:
-        c = slot.shadow_caller.call(lambda: challenger.scores(X), slot.deadline(len(X)))
+        c = slot.shadow_caller.call(lambda: challenger.scores(X, keys), slot.deadline(len(X)))
         if np.shape(c) != np.shape(champion_scores):
             raise ValueError(f"returned shape {np.shape(c)} for {len(X)} rows")
     except Exception as exc:

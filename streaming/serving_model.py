@@ -42,9 +42,14 @@ class ServingModel:
     def threshold(self) -> float:
         return self.loaded.card.threshold
 
-    def scores(self, X_full: np.ndarray) -> np.ndarray:
-        """Scores for rows of the service's full feature matrix."""
-        return self.loaded.predict_scores(X_full[:, self.columns])
+    @property
+    def needs_entities(self) -> bool:
+        """True when the model judges each row against its entity's own baseline."""
+        return bool(getattr(self.loaded.model, "needs_entities", False))
+
+    def scores(self, X_full: np.ndarray, entities: np.ndarray | None = None) -> np.ndarray:
+        """Scores for rows of the service's full feature matrix (`entities`: each row's key)."""
+        return self.loaded.predict_scores(X_full[:, self.columns], entities)
 
 
 def reference_batch(model: LoadedModel, rows: int = SMOKE_ROWS) -> np.ndarray:
