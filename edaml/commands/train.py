@@ -27,9 +27,13 @@ def partition_range(days: int, end: str | None) -> tuple[str, str]:
 
 
 def dagster_home(settings: Settings) -> str:
-    """Point DAGSTER_HOME at the stack's instance (unless set): runs show in the Dagster UI."""
-    os.environ.setdefault("DAGSTER_HOME", str(settings.home_abs / "dagster"))
-    os.makedirs(os.environ["DAGSTER_HOME"], exist_ok=True)
+    """Give in-process runs the environment the stack gives its Dagster daemon (DAGSTER_HOME,
+    KAFKA_BOOTSTRAP_SERVERS, MLFLOW_TRACKING_URI, EDAML_HOME; what is already set wins): the
+    code location's resources read it, and the runs show in the Dagster UI."""
+    from edaml.stack import _dagster_env
+
+    for key, value in _dagster_env(settings).items():
+        os.environ.setdefault(key, value)
     return os.environ["DAGSTER_HOME"]
 
 
