@@ -81,6 +81,26 @@ def _dagster_env(settings: Settings) -> dict[str, str]:
     }
 
 
+_OLD_DAGSTER_YAML = "telemetry:\n  enabled: false\n"
+
+#: The local instance: every concurrency pool (`retrain-<dataset>`: the retrain assets of one
+#: dataset) has one slot, and the run queue starts one retrain run per dataset at a time (run
+#: tag `edaml/retrain`), so the schedule, the drift sensor, the UI and `edaml train` never
+#: evaluate or promote each other's models.
+DAGSTER_YAML = """telemetry:
+  enabled: false
+concurrency:
+  pools:
+    default_limit: 1
+  runs:
+    tag_concurrency_limits:
+      - key: edaml/retrain
+        value:
+          applyLimitPerUniqueValue: true
+        limit: 1
+"""
+
+
 def init_dagster_home(home: Path) -> None:
     """Create the Dagster instance's storage once, before the webserver and the daemon start:
     both would otherwise migrate the same fresh sqlite files at once, and a race leaves two
@@ -89,8 +109,8 @@ def init_dagster_home(home: Path) -> None:
 
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
+    if not config.exists() or config.read_text() == _OLD_DAGSTER_YAML:
+        config.write_text(DAGSTER_YAML)
     with DagsterInstance.from_config(str(home)) as instance:
         instance.get_runs_count()  # touches run storage
         list(instance.all_instigator_state())  # touches schedule storage
