@@ -1,30 +1,33 @@
-"""The retrain job: replay history, check it, train, evaluate, gate and promote."""
+"""The retrain job of a dataset: replay history, check it, train each model, gate, promote."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import dagster as dg
 
-from orchestration.defs.history.assets import event_history
-from orchestration.defs.promotion.assets import champion_model, model_evaluation
-from orchestration.defs.training.assets import (
-    anomaly_model,
-    failure_risk_model,
-    feature_table,
-    training_set,
-)
+from orchestration.defs.training.plan import DatasetPlan
 
-RETRAIN_ASSETS = [
-    event_history,
-    feature_table,
-    training_set,
-    anomaly_model,
-    failure_risk_model,
-    model_evaluation,
-    champion_model,
-]
+if TYPE_CHECKING:
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition as RetrainJob,
+    )
 
-retrain_job = dg.define_asset_job(
-    "retrain_job",
-    selection=dg.AssetSelection.assets(*RETRAIN_ASSETS),
-    description="Replay the day(s) from Kafka, check, train both models, gate, promote.",
-)
+#: Run tag naming the dataset a retrain run is for. The local stack's instance queues runs
+#: with one running per value (dagster.yaml `run_queue.tag_concurrency_limits`).
+RETRAIN_TAG = "edaml/retrain"
+
+
+def retrain_job_for(plan: DatasetPlan, keys: Sequence[dg.AssetKey]) -> RetrainJob:
+    """The dataset's retrain job over `keys` (its history and model assets, with their checks)."""
+    names = ", ".join(m.registered_name for m in plan.models)
+    return dg.define_asset_job(
+        plan.job_name,
+        selection=dg.AssetSelection.assets(*keys),
+        tags={RETRAIN_TAG: plan.dataset},
+        description=(
+            f"{plan.dataset}: replay the day(s) from Kafka, check them, train {names}; each model "
+            "is gated and promoted on its own. One run at a time per dataset."
+        ),
+    )

@@ -1,17 +1,21 @@
-"""drift_sensor: drift reports on `mlops.model-monitoring` request a retrain (with a cooldown)."""
+"""Drift sensors: drift reports on `mlops.model-monitoring` request a retrain (with a cooldown)."""
 
 # No `from __future__ import annotations`: Dagster inspects the context annotation at runtime.
 
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import dagster as dg
 from confluent_kafka import TopicPartition
 
 from orchestration.defs.drift import DriftCursor, drifted_reports, should_request
-from orchestration.defs.jobs import retrain_job
 from orchestration.defs.resources import KafkaResource
+from orchestration.defs.training.plan import DEFAULT_DATASET, DatasetPlan
+
+if TYPE_CHECKING:
+    from orchestration.defs.jobs import RetrainJob
 
 COOLDOWN_HOURS = 6.0
 MAX_READ = 10_000
@@ -54,26 +58,43 @@ def read_new(kafka: KafkaResource, cursor: DriftCursor) -> list[bytes]:
     return values
 
 
-@dg.sensor(
-    job=retrain_job,
-    minimum_interval_seconds=60,
-    default_status=dg.DefaultSensorStatus.STOPPED,
-    description="Requests a retrain when the scorer reports drift (one per cooldown period).",
-)
-def drift_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource) -> dg.SensorResult:
-    """Reads drift reports from mlops.model-monitoring and requests a retrain of yesterday."""
-    cursor = DriftCursor.from_json(context.cursor)
-    reports = drifted_reports(read_new(kafka, cursor))
-    now_ms = int(time.time() * 1000)
-    if not should_request(reports, cursor, now_ms, int(COOLDOWN_HOURS * 3600 * 1000)):
-        reason = "no drift reported" if not reports else "drift reported, retrain cooling down"
-        return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=cursor.to_json())
-    cursor.last_request_ms = now_ms
-    day = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
-    models = sorted({r.model_name for r in reports})
-    request = dg.RunRequest(
-        run_key=f"drift-{reports[-1].event_id}",
-        partition_key=day,
-        tags={"edaml/trigger": "drift", "edaml/drifted_models": ",".join(models)},
+def sensor_name(plan: DatasetPlan) -> str:
+    return "drift_sensor" if plan.dataset == DEFAULT_DATASET else f"drift_sensor_{plan.ident}"
+
+
+def drift_sensor_for(plan: DatasetPlan, job: "RetrainJob") -> dg.SensorDefinition:
+    """The dataset's drift sensor: drift reports about its models request a retrain of
+    yesterday (one per cooldown period). Running by default."""
+    names = tuple(m.registered_name for m in plan.models)
+
+    @dg.sensor(
+        name=sensor_name(plan),
+        job=job,
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            f"{plan.dataset}: requests a retrain when the scorer reports drift of "
+            f"{', '.join(names)} (one per {COOLDOWN_HOURS:g} h cooldown)."
+        ),
     )
-    return dg.SensorResult(run_requests=[request], cursor=cursor.to_json())
+    def drift_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource) -> dg.SensorResult:
+        cursor = DriftCursor.from_json(context.cursor)
+        # Registered names may carry the deployment's prefix: match on the declared name.
+        reports = [
+            r for r in drifted_reports(read_new(kafka, cursor)) if r.model_name.endswith(names)
+        ]
+        now_ms = int(time.time() * 1000)
+        if not should_request(reports, cursor, now_ms, int(COOLDOWN_HOURS * 3600 * 1000)):
+            reason = "no drift reported" if not reports else "drift reported, retrain cooling down"
+            return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=cursor.to_json())
+        cursor.last_request_ms = now_ms
+        day = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
+        models = sorted({r.model_name for r in reports})
+        request = dg.RunRequest(
+            run_key=f"drift-{reports[-1].event_id}",
+            partition_key=day,
+            tags={"edaml/trigger": "drift", "edaml/drifted_models": ",".join(models)},
+        )
+        return dg.SensorResult(run_requests=[request], cursor=cursor.to_json())
+
+    return drift_sensor

@@ -15,16 +15,25 @@ class TrainingSettings(dg.ConfigurableResource):
     #: The latest training days set the failure-risk threshold (the model fits on the others).
     calibration_days: int = 3
     horizon_hours: float = 6.0
+    #: Gap between the last training row and the hold-out; never less than `horizon_hours`
+    #: (a smaller value is raised to it), so no training label looks into the hold-out.
+    embargo_hours: float = 0.0
     alert_rate: float = 0.02
     target_precision: float = 0.2
     max_train_rows: int = 150_000
     seed: int = 7
     #: Train the failure-risk model on permuted labels: a deliberately worse challenger.
     shuffle_labels: bool = False
-    gate_margin: float = 0.0
+    #: The declared least improvement of the primary metric over the champion (ties never win).
+    gate_margin: float = 0.001
     gate_tolerance: float = 0.05
     floor_pr_auc: float = 0.02
     floor_failure_recall_1h: float = 0.25
 
     def model_name(self, base: str) -> str:
         return f"{self.model_prefix}{base}"
+
+    @property
+    def embargo_ms(self) -> int:
+        """The embargo in effect: at least the labels horizon."""
+        return int(max(self.embargo_hours, self.horizon_hours) * 3600 * 1000)

@@ -1,29 +1,32 @@
-"""Training assets: feature_table, training_set and the two challenger models."""
+"""Bodies of the training assets (the factory in `training/factory.py` wraps them per dataset):
+the feature table, the training set and one challenger per declared model.
 
-# No `from __future__ import annotations`: Dagster inspects the context annotation at runtime.
+Intermediate data travels as return values through the IO manager (keyed by run), never
+through fixed file paths, so two runs can never read each other's tables."""
+
+from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
 import numpy as np
 import pandas as pd
-from sklearn.inspection import permutation_importance
 
 from features.model_card import ModelCard
 from features.readings import SENSORS
-from orchestration.defs.history.assets import event_history
-from orchestration.defs.history.parquet import read_days, write_atomic
+from orchestration.defs.history.parquet import read_days
 from orchestration.defs.history.replay import day_window
 from orchestration.defs.resources import HistoryStorage, KafkaResource, MlflowResource
 from orchestration.defs.settings import TrainingSettings
 from orchestration.defs.training import build, reference
 from orchestration.defs.training.dataset import KafkaOffsetsSource
-from orchestration.defs.training.fit import fit_anomaly, fit_failure
-from orchestration.defs.training.models import ANOMALY_MODEL, FAILURE_MODEL
+from orchestration.defs.training.fit import Fitted, fit_anomaly, fit_failure
+from orchestration.defs.training.plan import ModelPlan
 from orchestration.defs.training.tracking import Registered, log_and_register
-from orchestration.defs.training.window import run_end_day, window_days
+from orchestration.defs.training.window import window_days
 
 HOUR_MS = 3600 * 1000
 
@@ -39,19 +42,43 @@ def _features_api() -> tuple[Any, Any]:
     return compute_features, FEATURE_SET
 
 
-@dg.asset(deps=[event_history], group_name="training", kinds={"pandas", "parquet"})
-def feature_table(
-    context: dg.AssetExecutionContext, storage: HistoryStorage, training: TrainingSettings
-) -> dg.MaterializeResult:
-    """Per-reading features over the training window's days (the features batch path)."""
+@dataclass(frozen=True)
+class FeatureTable:
+    """Per-reading features (with `raw_<sensor>` columns) and what they were computed from."""
+
+    table: pd.DataFrame
+    desc: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """The (sampled) training rows, the whole hold-out, the window's maintenance events and a
+    summary (days, embargo, digests, counts) that travels into lineage and the gate's figures."""
+
+    train: pd.DataFrame
+    holdout: pd.DataFrame
+    maintenance: pd.DataFrame
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def column_schema(df: pd.DataFrame) -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(str(c), str(t)) for c, t in df.dtypes.items()])
+
+
+def build_feature_table(
+    storage: HistoryStorage, end_day: str | None, training: TrainingSettings
+) -> FeatureTable:
+    """Features over the training window's days that end at `end_day` (the features batch path)."""
     compute_features, feature_set = _features_api()
-    days = window_days(storage.stored_days(), run_end_day(context), training.window_days)
+    days = window_days(storage.stored_days(), end_day, training.window_days)
     if len(days) <= training.holdout_days:
-        raise ValueError(f"not enough replayed days for training: {days}")
+        raise dg.Failure(
+            f"not enough replayed days for training: {days} (window ends {end_day}); need more "
+            f"than holdout_days={training.holdout_days}: replay more days (edaml train --days N)"
+        )
     readings = read_days([storage.readings_file(d) for d in days])
     feats = compute_features(readings[["event_id", "device_id", "ts_ms", *SENSORS, "seq"]])
     table = build.with_sensors(feats, readings)
-    write_atomic(table, storage.file("features", "feature_table.parquet"))
     stats = {
         d: json.loads(storage.file("history", "stats", f"date={d}.json").read_text()) for d in days
     }
@@ -68,38 +95,42 @@ def feature_table(
         "topic": next(iter(stats.values()))["readings"]["topic"],
         "history_digests": {d: s["readings"]["digest"] for d, s in stats.items()},
     }
-    storage.file("features", "feature_table.json").write_text(json.dumps(desc))
-    return dg.MaterializeResult(
-        metadata={
-            "days": dg.MetadataValue.json(days),
-            "rows": len(table),
-            "feature_set_version": feature_set.version,
-            "features": len(feature_set.names),
-            "digest": desc["digest"],
-        }
-    )
+    return FeatureTable(table, desc)
 
 
-@dg.asset(deps=[feature_table], group_name="training", kinds={"pandas", "parquet"})
-def training_set(
-    context: dg.AssetExecutionContext, storage: HistoryStorage, training: TrainingSettings
-) -> dg.MaterializeResult:
-    """Labelled features split by time: earlier days train, the latest days are held out."""
-    desc = json.loads(storage.file("features", "feature_table.json").read_text())
-    table = pd.read_parquet(storage.file("features", "feature_table.parquet"))
+def feature_table_metadata(ft: FeatureTable) -> dict[str, Any]:
+    d = ft.desc
+    return {
+        "dagster/row_count": len(ft.table),
+        "dagster/column_schema": column_schema(ft.table),
+        "days": dg.MetadataValue.json(d["days"]),
+        "feature_set_version": d["feature_set_version"],
+        "features": len(d["feature_names"]),
+        "digest": d["digest"],
+    }
+
+
+def build_training_set(
+    ft: FeatureTable, storage: HistoryStorage, training: TrainingSettings
+) -> TrainingSet:
+    """Labelled features split by time: earlier days train, the latest days are held out, and
+    the embargo (at least the labels horizon) before the hold-out is left out of training."""
+    desc = ft.desc
     maintenance = read_days([storage.maintenance_file(d) for d in desc["days"]])
     truth = storage.ground_truth()
-    labelled = build.label(table, maintenance, truth, int(training.horizon_hours * HOUR_MS))
-    split = build.split_by_days(labelled, desc["days"], training.holdout_days)
+    labelled = build.label(ft.table, maintenance, truth, int(training.horizon_hours * HOUR_MS))
+    split = build.split_by_days(
+        labelled, desc["days"], training.holdout_days, embargo_ms=training.embargo_ms
+    )
     # Models train on a sample (every positive, weighted negatives); the hold-out stays whole.
     sample = build.sample_rows(split.train, "y_failure", training.max_train_rows, training.seed)
-    write_atomic(sample, storage.file("training", "train.parquet"))
-    write_atomic(split.holdout, storage.file("training", "holdout.parquet"))
-    write_atomic(maintenance, storage.file("training", "maintenance.parquet"))
     summary = {
         **desc,
         "train_days": split.train_days,
         "holdout_days": split.holdout_days,
+        "embargo_hours": split.embargo_ms / HOUR_MS,
+        "horizon_hours": training.horizon_hours,
+        "embargoed_rows": split.embargoed_rows,
         "train_rows": len(split.train),
         "train_sample_rows": len(sample),
         "holdout_rows": len(split.holdout),
@@ -107,51 +138,51 @@ def training_set(
         "holdout_failure_positives": int(split.holdout["y_failure"].sum()),
         "holdout_anomaly_positives": int(split.holdout["y_anomaly"].sum()),
         "anomaly_labels": "ground truth" if truth is not None else "failure horizon",
-        "digest": digest_of(desc["digest"], training.horizon_hours, training.holdout_days),
+        "digest": digest_of(
+            desc["digest"], training.horizon_hours, training.holdout_days, split.embargo_ms
+        ),
     }
-    storage.file("training", "training_set.json").write_text(json.dumps(summary))
-    context.log.info("training set: %s", {k: v for k, v in summary.items() if "rows" in k})
-    return dg.MaterializeResult(
-        metadata={
-            k: dg.MetadataValue.json(v) if isinstance(v, list | dict) else v
-            for k, v in summary.items()
-            if k not in ("offsets", "history_digests", "feature_names")
-        }
-    )
+    return TrainingSet(sample, split.holdout, maintenance, summary)
 
 
-def _context(storage: HistoryStorage) -> tuple[dict[str, Any], pd.DataFrame]:
-    summary = json.loads(storage.file("training", "training_set.json").read_text())
-    return summary, pd.read_parquet(storage.file("training", "train.parquet"))
+def training_set_metadata(ts: TrainingSet) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        k: dg.MetadataValue.json(v) if isinstance(v, list | dict) else v
+        for k, v in ts.summary.items()
+        if k not in ("offsets", "history_digests", "feature_names", "rows")
+    }
+    out["dagster/row_count"] = len(ts.train) + len(ts.holdout)
+    out["dagster/column_schema"] = column_schema(ts.holdout)
+    return out
 
 
-def _tags(context: dg.AssetExecutionContext, summary: dict[str, Any]) -> dict[str, str]:
+def lineage_tags(run_id: str, summary: dict[str, Any]) -> dict[str, str]:
     return {
-        "dagster_run_id": context.run.run_id,
+        "dagster_run_id": run_id,
         "partitions": f"{summary['days'][0]}..{summary['days'][-1]}",
         "data_digest": summary["digest"],
         "feature_set": summary["feature_set_version"],
     }
 
 
-def _card(
-    kind: str,
+def model_card(
+    plan: ModelPlan,
     name: str,
     summary: dict[str, Any],
     train: pd.DataFrame,
-    threshold: float,
+    fitted: Fitted,
     rate: float,
-    context: dg.AssetExecutionContext,
+    run_id: str,
     horizon: float | None,
 ) -> ModelCard:
     names = summary["feature_names"]
     raw = train[[f"raw_{s}" for s in SENSORS]].rename(columns=lambda c: c.removeprefix("raw_"))
     return ModelCard(
         model_name=name,
-        kind=kind,  # type: ignore[arg-type]
+        kind=plan.kind,
         feature_set_version=summary["feature_set_version"],
         feature_names=names,
-        threshold=float(threshold),
+        threshold=float(fitted.threshold),
         horizon_hours=horizon,
         reference=reference.histograms(train, names),
         fallback_limits=reference.sensor_limits(raw),
@@ -162,71 +193,86 @@ def _card(
             "days": summary["days"],
             "train_days": summary["train_days"],
             "holdout_days": summary["holdout_days"],
-            "dagster_run_id": context.run.run_id,
+            "embargo_hours": summary["embargo_hours"],
+            "dagster_run_id": run_id,
             "digest": summary["digest"],
         },
     )
 
 
-def _write_manifest(storage: HistoryStorage, reg: Registered) -> None:
-    storage.file("models", f"{reg.name}.json").write_text(reg.to_json())
+def version_description(plan: ModelPlan, card: ModelCard, summary: dict[str, Any]) -> str:
+    """The registered version's description shown in the MLflow UI."""
+    names = card.feature_names
+    shown = ", ".join(names[:12]) + (f", ... ({len(names)} in all)" if len(names) > 12 else "")
+    return (
+        f"{plan.description}\n\n"
+        f"- kind: {plan.kind} ({plan.algorithm}), threshold {card.threshold:.6g}\n"
+        f"- features: feature set {card.feature_set_version}: {shown}\n"
+        f"- training window: {summary['train_days'][0]} .. {summary['train_days'][-1]} "
+        f"(embargo {summary['embargo_hours']:g} h), hold-out {summary['holdout_days'][0]} .. "
+        f"{summary['holdout_days'][-1]}\n"
+        f"- data digest: {summary['digest']}\n"
+        f"- Dagster run: {card.training_data.get('dagster_run_id', '')}\n"
+        f"- model card: artifact edaml/model_card.json of the version's run"
+    )
 
 
-@dg.asset(deps=[training_set], group_name="models", kinds={"sklearn", "mlflow"})
-def anomaly_model(
-    context: dg.AssetExecutionContext,
-    storage: HistoryStorage,
+def train_model(
+    plan: ModelPlan,
+    ts: TrainingSet,
+    run_id: str,
     kafka: KafkaResource,
     mlflow: MlflowResource,
     training: TrainingSettings,
-) -> dg.MaterializeResult:
-    """IsolationForest challenger, threshold at the target alert rate, registered in MLflow."""
-    summary, train = _context(storage)
+) -> Registered:
+    """Fit one declared model on the training set and register it (alias `challenger`)."""
+    summary, train = ts.summary, ts.train
     names = summary["feature_names"]
-    fitted = fit_anomaly(train, names, alert_rate=training.alert_rate, seed=training.seed)
-    card = _card(
-        "anomaly",
-        training.model_name(ANOMALY_MODEL),
-        summary,
-        train,
-        fitted.threshold,
-        training.alert_rate,
-        context,
-        None,
-    )
+    name = training.model_name(plan.registered_name)
+    metrics: dict[str, float]
+    importances: dict[str, float] | None = None
+    if plan.kind == "anomaly":
+        fitted = fit_anomaly(train, names, alert_rate=training.alert_rate, seed=training.seed)
+        rate, horizon = training.alert_rate, None
+        params: dict[str, Any] = {
+            "n_estimators": 150,
+            "max_samples": 512,
+            "alert_rate": training.alert_rate,
+        }
+        metrics = {"threshold": fitted.threshold}
+    else:
+        fitted, params, metrics, importances = _fit_failure(train, names, summary, training)
+        rate, horizon = (
+            float(np.mean(fitted.calibration_scores >= fitted.threshold)),
+            (training.horizon_hours),
+        )
+    card = model_card(plan, name, summary, train, fitted, rate, run_id, horizon)
     mlflow.activate()
-    reg = log_and_register(
+    return log_and_register(
         fitted=fitted,
         card=card,
         train=train,
         source=KafkaOffsetsSource(kafka.bootstrap_servers, summary["topic"], summary["offsets"]),
         params={
-            "n_estimators": 150,
-            "max_samples": 512,
-            "alert_rate": training.alert_rate,
+            **params,
+            "algorithm": plan.algorithm,
             "train_rows": fitted.train_rows,
             "seed": training.seed,
+            "embargo_hours": summary["embargo_hours"],
         },
-        metrics={"threshold": fitted.threshold},
-        tags=_tags(context, summary),
-    )
-    _write_manifest(storage, reg)
-    return dg.MaterializeResult(
-        metadata={"version": reg.version, "run_id": reg.run_id, "threshold": reg.threshold}
+        metrics=metrics,
+        tags=lineage_tags(run_id, summary),
+        importances=importances,
+        description=version_description(plan, card, summary),
+        model_description=f"{plan.description} Trained by edaml's Dagster retrain job.",
     )
 
 
-@dg.asset(deps=[training_set], group_name="models", kinds={"sklearn", "mlflow"})
-def failure_risk_model(
-    context: dg.AssetExecutionContext,
-    storage: HistoryStorage,
-    kafka: KafkaResource,
-    mlflow: MlflowResource,
-    training: TrainingSettings,
-) -> dg.MaterializeResult:
-    """Gradient-boosted failure-within-horizon challenger, threshold for the target precision."""
-    summary, train = _context(storage)
-    names = summary["feature_names"]
+def _fit_failure(
+    train: pd.DataFrame, names: list[str], summary: dict[str, Any], training: TrainingSettings
+) -> tuple[Fitted, dict[str, Any], dict[str, float], dict[str, float] | None]:
+    from sklearn.inspection import permutation_importance
+
     calib_start = day_window(summary["train_days"][-training.calibration_days])[0]
     fitted = fit_failure(
         train,
@@ -251,42 +297,17 @@ def failure_risk_model(
         if calib["y_failure"].nunique() > 1
         else None
     )
-    card = _card(
-        "failure-risk",
-        training.model_name(FAILURE_MODEL),
-        summary,
-        train,
-        fitted.threshold,
-        float(np.mean(flagged)),
-        context,
-        training.horizon_hours,
-    )
-    mlflow.activate()
-    reg = log_and_register(
-        fitted=fitted,
-        card=card,
-        train=train,
-        source=KafkaOffsetsSource(kafka.bootstrap_servers, summary["topic"], summary["offsets"]),
-        params={
-            "max_iter": 200,
-            "learning_rate": 0.1,
-            "horizon_hours": training.horizon_hours,
-            "target_precision": training.target_precision,
-            "train_rows": fitted.train_rows,
-            "seed": training.seed,
-            "shuffle_labels": training.shuffle_labels,
-        },
-        metrics={
-            "threshold": fitted.threshold,
-            "calibration_precision": float(y[flagged].mean()) if flagged.any() else 0.0,
-            "calibration_recall": float(flagged[y == 1].mean()) if (y == 1).any() else 0.0,
-        },
-        tags=_tags(context, summary),
-        importances=dict(zip(names, imp.importances_mean, strict=True))
-        if imp is not None
-        else None,
-    )
-    _write_manifest(storage, reg)
-    return dg.MaterializeResult(
-        metadata={"version": reg.version, "run_id": reg.run_id, "threshold": reg.threshold}
-    )
+    params = {
+        "max_iter": 200,
+        "learning_rate": 0.1,
+        "horizon_hours": training.horizon_hours,
+        "target_precision": training.target_precision,
+        "shuffle_labels": training.shuffle_labels,
+    }
+    metrics = {
+        "threshold": fitted.threshold,
+        "calibration_precision": float(y[flagged].mean()) if flagged.any() else 0.0,
+        "calibration_recall": float(flagged[y == 1].mean()) if (y == 1).any() else 0.0,
+    }
+    importances = dict(zip(names, imp.importances_mean, strict=True)) if imp is not None else None
+    return fitted, params, metrics, importances

@@ -19,12 +19,16 @@ KEYS = ["event_id", "device_id", "ts_ms"]
 
 @dataclass(frozen=True, slots=True)
 class Split:
-    """Training rows (earlier days) and hold-out rows (the latest days)."""
+    """Training rows (earlier days, minus the embargo) and hold-out rows (the latest days)."""
 
     train: pd.DataFrame
     holdout: pd.DataFrame
     train_days: list[str]
     holdout_days: list[str]
+    #: Training ends this long before the hold-out starts (ms).
+    embargo_ms: int = 0
+    #: Rows dropped because they fell inside the embargo.
+    embargoed_rows: int = 0
 
 
 def with_sensors(features: pd.DataFrame, readings: pd.DataFrame) -> pd.DataFrame:
@@ -61,18 +65,30 @@ def label(
     return out
 
 
-def split_by_days(rows: pd.DataFrame, days: list[str], holdout_days: int) -> Split:
-    """Train on all but the latest `holdout_days` days, hold those out (by event time)."""
+def split_by_days(
+    rows: pd.DataFrame, days: list[str], holdout_days: int, embargo_ms: int = 0
+) -> Split:
+    """Train on all but the latest `holdout_days` days, hold those out (by event time).
+
+    Rows in the `embargo_ms` before the hold-out are dropped from training: with an embargo of
+    at least the labels horizon, no training label is decided by an event inside the hold-out
+    (a row an hour before the cut is labelled by a failure inside the hold-out otherwise)."""
     if len(days) <= holdout_days:
         raise ValueError(f"need more than {holdout_days} days of history, got {days}")
+    if embargo_ms < 0:
+        raise ValueError(f"embargo must not be negative, got {embargo_ms} ms")
     train_days, hold_days = days[:-holdout_days], days[-holdout_days:]
     cut = day_window(hold_days[0])[0]
     ts = rows["ts_ms"].to_numpy()
+    before = ts < cut
+    train = before & (ts < cut - embargo_ms)
     return Split(
-        train=rows[ts < cut].reset_index(drop=True),
-        holdout=rows[ts >= cut].reset_index(drop=True),
+        train=rows[train].reset_index(drop=True),
+        holdout=rows[~before].reset_index(drop=True),
         train_days=train_days,
         holdout_days=hold_days,
+        embargo_ms=embargo_ms,
+        embargoed_rows=int(np.sum(before & ~train)),
     )
 
 

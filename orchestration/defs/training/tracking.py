@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import mlflow
@@ -28,20 +28,24 @@ class Registered:
     version: str
     run_id: str
     threshold: float
+    experiment_id: str = ""
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "name": self.name,
-                "version": self.version,
-                "run_id": self.run_id,
-                "threshold": self.threshold,
-            }
-        )
+        return json.dumps(asdict(self))
 
     @classmethod
     def from_json(cls, text: str) -> Registered:
         return cls(**json.loads(text))
+
+
+def run_url(tracking_uri: str, experiment_id: str, run_id: str) -> str:
+    """The MLflow UI page of a run."""
+    return f"{tracking_uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def version_url(tracking_uri: str, name: str, version: str) -> str:
+    """The MLflow UI page of a registered model version."""
+    return f"{tracking_uri.rstrip('/')}/#/models/{name}/versions/{version}"
 
 
 def log_and_register(
@@ -54,8 +58,13 @@ def log_and_register(
     metrics: dict[str, float],
     tags: dict[str, str],
     importances: dict[str, float] | None = None,
+    description: str = "",
+    model_description: str = "",
 ) -> Registered:
-    """One MLflow run per model version; returns the registered version (alias challenger)."""
+    """One MLflow run per model version; returns the registered version (alias challenger).
+
+    `description` goes on the version, `model_description` on the registered model (what it
+    predicts), both shown in the MLflow UI."""
     names = card.feature_names
     label = "y_anomaly" if card.kind == "anomaly" else "y_failure"
     with mlflow.start_run(
@@ -114,4 +123,15 @@ def log_and_register(
             tags=tags,
             alias=CHALLENGER,
         )
-        return Registered(card.model_name, str(version.version), run.info.run_id, fitted.threshold)
+        client = mlflow.MlflowClient()
+        if description:
+            client.update_model_version(card.model_name, str(version.version), description)
+        if model_description:
+            client.update_registered_model(card.model_name, model_description)
+        return Registered(
+            card.model_name,
+            str(version.version),
+            run.info.run_id,
+            fitted.threshold,
+            run.info.experiment_id,
+        )

@@ -9,12 +9,14 @@ import dagster as dg
 import pytest
 
 from features.contract import DriftReport, FeatureDrift, Heartbeat, encode
+from orchestration.definitions import defs
 from orchestration.defs.resources import KafkaResource
-from orchestration.defs.sensors import drift_sensor
 from streaming.kafka import make_producer
 from streaming.topics import Topics
 
 pytestmark = pytest.mark.integration
+
+drift_sensor = defs.resolve_sensor_def("drift_sensor")
 
 
 def _report(drifted: bool) -> DriftReport:

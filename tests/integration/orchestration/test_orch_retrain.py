@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
 import pytest
-from confluent_kafka import TopicPartition
 from mlflow import MlflowClient
 
-from features.contract import ModelLifecycleEvent, parse_event
-from orchestration.definitions import ASSETS, CHECKS, build_defs
-from orchestration.defs.promotion.assets import champion_model, model_evaluation
+from features.contract import ModelLifecycleEvent
+from orchestration.definitions import ASSETS, CHECKS, FLEET, build_defs
+from orchestration.defs.promotion.assets import PROMOTED_BY_TAG
+from orchestration.defs.promotion.gate import GATE_RUN_TAG, PASSED, REJECTED, VERDICT_TAG
 from orchestration.defs.resources import HistoryStorage, KafkaResource, MlflowResource
 from orchestration.defs.settings import TrainingSettings
-from orchestration.defs.training.assets import anomaly_model, failure_risk_model
-from streaming.kafka import make_consumer
 from streaming.producers import backfill
 from streaming.topics import Topics
 
@@ -25,31 +24,6 @@ pytestmark = pytest.mark.integration
 
 DAY_MS = 86_400_000
 DAYS = 14
-
-
-def lifecycle_events(bootstrap: str, topics: Topics) -> list[ModelLifecycleEvent]:
-    """Every event on the lifecycle topic, read up to its end offsets."""
-    c = make_consumer(bootstrap, f"t-{uuid.uuid4().hex[:8]}")
-    topic = topics.model_lifecycle
-    try:
-        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-        ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
-        c.assign([TopicPartition(topic, p, 0) for p in parts if ends[p] > 0])
-        out: list[ModelLifecycleEvent] = []
-        todo = {p for p in parts if ends[p] > 0}
-        while todo:
-            for m in c.consume(num_messages=100, timeout=5):
-                value, part, off = m.value(), m.partition(), m.offset()
-                assert m.error() is None and value is not None
-                assert part is not None and off is not None
-                e = parse_event(value)
-                assert isinstance(e, ModelLifecycleEvent)
-                out.append(e)
-                if off >= ends[part] - 1:
-                    todo.discard(part)
-        return out
-    finally:
-        c.close()
 
 
 def day_keys(end_ms: int, days: int) -> tuple[str, str]:
@@ -74,8 +48,12 @@ def resources(
 
 
 @pytest.mark.timeout(900)
-def test_retrain_job_promotes_then_rejects_a_worse_challenger(
-    kafka_bootstrap: str, mlflow_tracking_uri: str, topics: Topics, tmp_path: Path
+def test_retrain_promotes_then_a_tie_a_worse_model_and_a_lone_champion_promote_nothing(
+    kafka_bootstrap: str,
+    mlflow_tracking_uri: str,
+    topics: Topics,
+    tmp_path: Path,
+    read_lifecycle: Callable[[str, Topics], list[ModelLifecycleEvent]],
 ) -> None:
     end_ms = int(time.time() * 1000) // DAY_MS * DAY_MS  # today 00:00 UTC: 14 whole days
     stats = backfill(
@@ -142,12 +120,27 @@ def test_retrain_job_promotes_then_rejects_a_worse_challenger(
         artifacts = {a.path for a in client.list_artifacts(champion.run_id, "plots")}
         assert {"plots/precision_recall.png", "plots/confusion_matrix.png"} <= artifacts
         assert client.list_artifacts(champion.run_id, "edaml")
-    events = lifecycle_events(kafka_bootstrap, topics)
+    events = read_lifecycle(kafka_bootstrap, topics)
     promoted = {e.model_name: e for e in events if e.action == "promoted"}
     assert set(promoted) == {prefix + "iot-anomaly", prefix + "iot-failure-risk"}
     champions = {n: client.get_model_version_by_alias(n, "champion").version for n in promoted}
+    for name, version in champions.items():
+        mv = client.get_model_version(name, version)
+        assert mv.tags[VERDICT_TAG] == PASSED and mv.tags[GATE_RUN_TAG] == result.run_id
+        assert mv.tags[PROMOTED_BY_TAG] == result.run_id
+        assert "training window" in mv.description and mv.tags["data_digest"] in mv.description
+        assert client.get_registered_model(name).description
+    evaluation = result.asset_materializations_for_node("iot_fleet__failure_risk_evaluation")
+    md = evaluation[0].metadata
+    assert md["gate/verdict"].value == "passed"
+    assert md["embargo_hours"].value >= 6.0 and "embargo" in md["holdout"].value
+    model_md = result.asset_materializations_for_node("iot_fleet__anomaly_model")[0].metadata
+    assert model_md["mlflow_version"].value.endswith(
+        f"/versions/{champions[prefix + 'iot-anomaly']}"
+    )
 
-    # A deliberately worse challenger on the same history: labels shuffled.
+    # The same history again, failure labels shuffled: the anomaly challenger is the same model
+    # (a tie), the failure-risk challenger is worse. Neither may promote.
     worse_res = {
         **res,
         "training": TrainingSettings(
@@ -156,20 +149,36 @@ def test_retrain_job_promotes_then_rejects_a_worse_challenger(
     }
     out = dg.materialize(
         [*ASSETS, *CHECKS],
-        selection=[anomaly_model, failure_risk_model, model_evaluation, champion_model],
+        selection=[a for a in FLEET.assets],
         resources=worse_res,
         instance=dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
     )
     assert not out.success
-    gate = [
-        c for c in out.get_asset_check_evaluations() if c.check_name == "challenger_beats_champion"
-    ]
-    assert gate and not gate[0].passed
-    assert not out.asset_materializations_for_node("champion_model")
+    gates = {c.check_name: c for c in out.get_asset_check_evaluations()}
+    assert not gates["anomaly_gate"].passed and not gates["failure_risk_gate"].passed
+    reasons = {n: c.metadata["reasons"].value for n, c in gates.items()}
+    assert any("ties champion" in r for r in reasons["anomaly_gate"]), reasons
+    assert not [m for m in out.get_asset_materialization_events() if "champion" in str(m.asset_key)]
     for name, version in champions.items():
         assert client.get_model_version_by_alias(name, "champion").version == version
-    rejected = [e for e in lifecycle_events(kafka_bootstrap, topics) if e.action == "rejected"]
+    rejected = [e for e in read_lifecycle(kafka_bootstrap, topics) if e.action == "rejected"]
     assert {e.model_name for e in rejected} == set(champions)
     fr = next(e for e in rejected if e.model_name.endswith("failure-risk"))
     assert fr.reasons and fr.version != champions[fr.model_name]
+    assert client.get_model_version(fr.model_name, fr.version).tags[VERDICT_TAG] == REJECTED
+
+    # Materializing a champion alone after the rejection promotes nothing, with the reason.
+    alone = dg.materialize(
+        [*ASSETS, *CHECKS],
+        selection=[FLEET.key("failure_risk_champion")],
+        resources=res,
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert not alone.success
+    failure = next(e for e in alone.all_events if e.is_step_failure)
+    assert "nothing promoted" in str(failure.step_failure_data.error)
+    for name, version in champions.items():
+        assert client.get_model_version_by_alias(name, "champion").version == version
+    assert len(read_lifecycle(kafka_bootstrap, topics)) == len(events) + len(rejected)

@@ -6,8 +6,10 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from orchestration.definitions import defs
+from orchestration.definitions import FLEET, defs
 from orchestration.defs.drift import DriftCursor, should_request
+from orchestration.defs.training.factory import model_assets
+from orchestration.defs.training.plan import DatasetPlan, fleet_plan
 
 
 def test_every_job_schedule_and_sensor_resolves() -> None:
@@ -22,17 +24,40 @@ def test_every_job_schedule_and_sensor_resolves() -> None:
         assert sensor.job_name == "retrain_job"
         job = defs.resolve_job_def("retrain_job")
     keys = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
+    per_model = ("model", "evaluation", "champion")
     assert keys == {
         "event_history",
-        "feature_table",
-        "training_set",
-        "anomaly_model",
-        "failure_risk_model",
-        "model_evaluation",
-        "champion_model",
+        "iot_fleet/feature_table",
+        "iot_fleet/training_set",
+        *(f"iot_fleet/{m}_{a}" for m in ("anomaly", "failure_risk") for a in per_model),
     }
     checks = {k.name for k in job.asset_layer.asset_graph.asset_check_keys}
-    assert {"challenger_beats_champion", "history_sensor_ranges", "history_volume"} <= checks
+    assert {"anomaly_gate", "failure_risk_gate", "history_sensor_ranges"} <= checks
+
+
+def test_loop_runs_by_default_and_retrains_one_run_at_a_time() -> None:
+    assert defs.resolve_schedule_def("daily_retrain_schedule").default_status == (
+        dg.DefaultScheduleStatus.RUNNING
+    )
+    assert defs.resolve_sensor_def("drift_sensor").default_status == dg.DefaultSensorStatus.RUNNING
+    assert len(FLEET.assets) == 8
+    for a in FLEET.assets:
+        assert a.op.pool == "retrain-iot-fleet", a.key
+        spec = next(iter(a.specs))
+        assert spec.code_version and spec.owners == ["team:edaml-ml"], a.key
+        assert spec.group_name == "iot_fleet" and a.key.path[0] == "iot_fleet", a.key
+
+
+def test_a_dataset_without_failure_labels_trains_the_anomaly_model_alone() -> None:
+    plan = DatasetPlan("nab", "", fleet_plan().models[:1])
+    bundle = model_assets(plan, history=dg.AssetKey("nab_history"))
+    names = {a.key.to_user_string() for a in bundle.assets}
+    assert names == {f"nab/{n}" for n in ("feature_table", "training_set")} | {
+        f"nab/anomaly_{a}" for a in ("model", "evaluation", "champion")
+    }
+    assert [c.check_key.name for c in bundle.checks] == ["anomaly_gate"]
+    assert bundle.jobs[0].name == "retrain_nab"
+    assert [s.name for s in bundle.sensors] == ["drift_sensor_nab"]
 
 
 def test_every_check_on_the_path_to_training_is_blocking() -> None:
