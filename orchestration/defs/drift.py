@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from features.contract import ContractError, DriftReport, parse_event
 
@@ -28,17 +29,53 @@ class DriftCursor:
         return cls({int(k): int(v) for k, v in d.get("offsets", {}).items()}, int(d.get("last", 0)))
 
 
-def drifted_reports(values: list[bytes]) -> list[DriftReport]:
-    """The drift reports among raw monitoring events that say the inputs drifted."""
+def drift_reports(values: list[bytes]) -> list[DriftReport]:
+    """The drift reports among raw monitoring events (other events and bad records skipped)."""
     out: list[DriftReport] = []
     for raw in values:
         try:
             e = parse_event(raw)
         except ContractError:
             continue
-        if isinstance(e, DriftReport) and e.drifted:
+        if isinstance(e, DriftReport):
             out.append(e)
     return out
+
+
+def drifted_reports(values: list[bytes]) -> list[DriftReport]:
+    """The drift reports among raw monitoring events that say the inputs drifted."""
+    return [r for r in drift_reports(values) if r.drifted]
+
+
+def latest_by_model(reports: list[DriftReport]) -> dict[str, DriftReport]:
+    """The latest report (by window end) of each model."""
+    out: dict[str, DriftReport] = {}
+    for r in reports:
+        if r.model_name not in out or r.window_end_ms >= out[r.model_name].window_end_ms:
+            out[r.model_name] = r
+    return out
+
+
+def drift_figures(report: DriftReport) -> dict[str, Any]:
+    """What an asset page shows of a drift report: the window, the verdict, the drifted
+    features and each feature's statistic against its threshold."""
+    worst = max(
+        report.features, key=lambda f: f.value / f.threshold if f.threshold else 0.0, default=None
+    )
+    return {
+        "model_version": report.model_version,
+        "window_start_ms": report.window_start_ms,
+        "window_end_ms": report.window_end_ms,
+        "events": report.n_events,
+        "drifted": report.drifted,
+        "drifted_features": [f.feature for f in report.features if f.drifted],
+        "worst_feature": worst.feature if worst else "",
+        "worst_value": float(worst.value) if worst else 0.0,
+        "statistics": {
+            f.feature: {"statistic": f.statistic, "value": f.value, "threshold": f.threshold}
+            for f in report.features
+        },
+    }
 
 
 def should_request(

@@ -5,12 +5,19 @@
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from confluent_kafka import TopicPartition
 
-from orchestration.defs.drift import DriftCursor, drifted_reports, should_request
+from features.contract import DriftReport
+from orchestration.defs.drift import (
+    DriftCursor,
+    drift_figures,
+    drift_reports,
+    latest_by_model,
+    should_request,
+)
 from orchestration.defs.resources import KafkaResource
 from orchestration.defs.training.plan import DEFAULT_DATASET, DatasetPlan
 
@@ -58,6 +65,21 @@ def read_new(kafka: KafkaResource, cursor: DriftCursor) -> list[bytes]:
     return values
 
 
+def champion_key(plan: DatasetPlan, model_name: str) -> dg.AssetKey:
+    """The champion asset of the declared model whose registered name ends `model_name`."""
+    m = next(m for m in plan.models if model_name.endswith(m.registered_name))
+    return dg.AssetKey([plan.ident, m.champion_asset])
+
+
+def figures_metadata(report: DriftReport) -> dict[str, Any]:
+    """A drift report as asset metadata (shown on the champion asset's page)."""
+    fig = drift_figures(report)
+    out: dict[str, Any] = {f"drift/{k}": v for k, v in fig.items() if k != "statistics"}
+    out["drift/drifted_features"] = dg.MetadataValue.json(fig["drifted_features"])
+    out["drift/statistics"] = dg.MetadataValue.json(fig["statistics"])
+    return out
+
+
 def sensor_name(plan: DatasetPlan) -> str:
     return "drift_sensor" if plan.dataset == DEFAULT_DATASET else f"drift_sensor_{plan.ident}"
 
@@ -80,13 +102,20 @@ def drift_sensor_for(plan: DatasetPlan, job: "RetrainJob") -> dg.SensorDefinitio
     def drift_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource) -> dg.SensorResult:
         cursor = DriftCursor.from_json(context.cursor)
         # Registered names may carry the deployment's prefix: match on the declared name.
-        reports = [
-            r for r in drifted_reports(read_new(kafka, cursor)) if r.model_name.endswith(names)
+        seen = [r for r in drift_reports(read_new(kafka, cursor)) if r.model_name.endswith(names)]
+        observations = [
+            dg.AssetObservation(asset_key=champion_key(plan, name), metadata=figures_metadata(r))
+            for name, r in latest_by_model(seen).items()
         ]
+        reports = [r for r in seen if r.drifted]
         now_ms = int(time.time() * 1000)
         if not should_request(reports, cursor, now_ms, int(COOLDOWN_HOURS * 3600 * 1000)):
             reason = "no drift reported" if not reports else "drift reported, retrain cooling down"
-            return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=cursor.to_json())
+            return dg.SensorResult(
+                skip_reason=dg.SkipReason(reason),
+                cursor=cursor.to_json(),
+                asset_events=observations,
+            )
         cursor.last_request_ms = now_ms
         day = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
         models = sorted({r.model_name for r in reports})
@@ -95,6 +124,8 @@ def drift_sensor_for(plan: DatasetPlan, job: "RetrainJob") -> dg.SensorDefinitio
             partition_key=day,
             tags={"edaml/trigger": "drift", "edaml/drifted_models": ",".join(models)},
         )
-        return dg.SensorResult(run_requests=[request], cursor=cursor.to_json())
+        return dg.SensorResult(
+            run_requests=[request], cursor=cursor.to_json(), asset_events=observations
+        )
 
     return drift_sensor

@@ -11,12 +11,11 @@ import pandas as pd
 from features.model_card import SensorLimits
 from features.readings import SENSORS
 from orchestration.defs.training.evaluation import evaluate
+from orchestration.defs.training.plan import LABEL
 from orchestration.defs.training.reference import rule_scores
 from streaming.registry import LoadedModel
 
 log = logging.getLogger(__name__)
-
-LABEL = {"anomaly": "y_anomaly", "failure-risk": "y_failure"}
 
 
 def model_metrics(

@@ -69,6 +69,12 @@ def test_drift_requests_one_retrain_then_cools_down(kafka_bootstrap: str, topics
     assert fired.run_requests is not None and len(fired.run_requests) == 1  # deduplicated
     request = fired.run_requests[0]
     assert request.tags["edaml/trigger"] == "drift" and request.partition_key
+    # The drift figures land on the champion asset's page (one observation per model).
+    (obs,) = fired.asset_events
+    assert isinstance(obs, dg.AssetObservation)
+    assert obs.asset_key == dg.AssetKey(["iot_fleet", "anomaly_champion"])
+    assert obs.metadata["drift/drifted"].value is True
+    assert obs.metadata["drift/drifted_features"].value
 
     # More drift inside the cooldown: no second request; nothing new: no request either.
     _send(kafka_bootstrap, topic, [encode(_report(True))])
