@@ -33,6 +33,7 @@ from typing import Any
 
 import dagster as dg
 
+from features.spec import DatasetSpec
 from orchestration.defs.jobs import retrain_job_for
 from orchestration.defs.promotion.assets import (
     evaluate_challenger,
@@ -74,13 +75,25 @@ class ModelAssets:
     schedules: list[Any]
     sensors: list[dg.SensorDefinition]
 
+    def definitions(self) -> dg.Definitions:
+        """The bundle as Definitions (merged into the code location's)."""
+        return dg.Definitions(
+            assets=self.assets,
+            asset_checks=self.checks,
+            jobs=self.jobs,
+            schedules=self.schedules,
+            sensors=self.sensors,
+        )
+
     def key(self, name: str) -> dg.AssetKey:
         """The asset key of `name` (e.g. `anomaly_champion`) in this dataset."""
         return dg.AssetKey([self.plan.ident, name])
 
 
 def model_assets(
-    spec: Any, *, history: dg.AssetsDefinition | dg.SourceAsset | dg.AssetKey
+    spec: "DatasetSpec | DatasetPlan",
+    *,
+    history: dg.AssetsDefinition | dg.SourceAsset | dg.AssetKey,
 ) -> ModelAssets:
     """The assets, gate checks, retrain job, daily schedule and drift sensor of one dataset.
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from features.spec import DatasetSpec
 
 ModelKind = Literal["anomaly", "failure-risk"]
 
@@ -88,32 +91,14 @@ FAILURE_DESCRIPTION = (
 )
 
 
-def fleet_plan() -> DatasetPlan:
-    """The simulated fleet's two models, as its spec declares them."""
-    return DatasetPlan(
-        dataset=DEFAULT_DATASET,
-        description="Simulated fleet of pumps, compressors, fans and conveyors.",
-        models=(
-            ModelPlan("anomaly", "anomaly", "iot-anomaly", "isolation_forest", ANOMALY_DESCRIPTION),
-            ModelPlan(
-                "failure_risk",
-                "failure-risk",
-                "iot-failure-risk",
-                "gradient_boosting",
-                FAILURE_DESCRIPTION,
-            ),
-        ),
-    )
-
-
-def plan_from_spec(spec: Any) -> DatasetPlan:
-    """The plan of a `features.spec.DatasetSpec`: the anomaly model always, the failure-risk
-    model when the spec names one (it does only when failure labels exist)."""
+def plan_from_spec(spec: DatasetSpec) -> DatasetPlan:
+    """The plan of a dataset spec: the anomaly model always, the failure-risk model when the
+    spec names one (it does only when the dataset has failure labels)."""
     models = [
         ModelPlan(
             "anomaly",
             "anomaly",
-            str(spec.anomaly_model_name),
+            spec.anomaly_model_name,
             str(spec.models.anomaly.kind),
             ANOMALY_DESCRIPTION,
         )
@@ -122,11 +107,7 @@ def plan_from_spec(spec: Any) -> DatasetPlan:
     if failure:
         models.append(
             ModelPlan(
-                "failure_risk",
-                "failure-risk",
-                str(failure),
-                "gradient_boosting",
-                FAILURE_DESCRIPTION,
+                "failure_risk", "failure-risk", failure, "gradient_boosting", FAILURE_DESCRIPTION
             )
         )
-    return DatasetPlan(str(spec.name), str(spec.description or ""), tuple(models))
+    return DatasetPlan(spec.name, spec.description, tuple(models))

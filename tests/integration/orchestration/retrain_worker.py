@@ -13,16 +13,19 @@ import sys
 
 import dagster as dg
 
+from features.spec import load_spec
 from orchestration.defs.history.assets import event_history
 from orchestration.defs.history.checks import history_expectations
 from orchestration.defs.resources import HistoryStorage, KafkaResource, MlflowResource
 from orchestration.defs.settings import TrainingSettings
 from orchestration.defs.training.factory import model_assets
-from orchestration.defs.training.plan import DatasetPlan, fleet_plan
+from orchestration.defs.training.plan import DatasetPlan, plan_from_spec
 
 
 def main(cfg: dict[str, object]) -> None:
-    plan = DatasetPlan(str(cfg["dataset"]), "test", fleet_plan().models[:1])
+    plan = DatasetPlan(
+        str(cfg["dataset"]), "test", plan_from_spec(load_spec("iot-fleet")).models[:1]
+    )
     bundle = model_assets(plan, history=event_history)
     defs = dg.Definitions(
         assets=[event_history, *bundle.assets],

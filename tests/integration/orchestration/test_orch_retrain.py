@@ -12,11 +12,14 @@ import pytest
 from mlflow import MlflowClient
 
 from features.contract import ModelLifecycleEvent
-from orchestration.definitions import ASSETS, CHECKS, FLEET, build_defs
+from orchestration.definitions import build_defs
+from orchestration.defs.history.assets import event_history
+from orchestration.defs.history.checks import history_expectations
 from orchestration.defs.promotion.assets import PROMOTED_BY_TAG
 from orchestration.defs.promotion.gate import GATE_RUN_TAG, PASSED, REJECTED, VERDICT_TAG
 from orchestration.defs.resources import HistoryStorage, KafkaResource, MlflowResource
 from orchestration.defs.settings import TrainingSettings
+from orchestration.defs.training.fleet import FLEET
 from streaming.producers import backfill
 from streaming.topics import Topics
 
@@ -148,8 +151,8 @@ def test_retrain_promotes_then_a_tie_a_worse_model_and_a_lone_champion_promote_n
         ),
     }
     out = dg.materialize(
-        [*ASSETS, *CHECKS],
-        selection=[a for a in FLEET.assets],
+        [event_history, history_expectations, *FLEET.assets, *FLEET.checks],
+        selection=FLEET.assets,
         resources=worse_res,
         instance=dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
@@ -170,7 +173,7 @@ def test_retrain_promotes_then_a_tie_a_worse_model_and_a_lone_champion_promote_n
 
     # Materializing a champion alone after the rejection promotes nothing, with the reason.
     alone = dg.materialize(
-        [*ASSETS, *CHECKS],
+        [event_history, history_expectations, *FLEET.assets, *FLEET.checks],
         selection=[FLEET.key("failure_risk_champion")],
         resources=res,
         instance=dg.DagsterInstance.ephemeral(),

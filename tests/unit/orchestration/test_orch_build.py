@@ -73,3 +73,18 @@ def test_maintenance_columns_keep_only_maintenance_events() -> None:
     df = sink.frame()
     assert df["kind"].tolist() == ["failure"] and df["fault_type"].tolist() == ["bearing"]
     assert sink.invalid["schema"] == 1
+
+
+def test_embargo_leaves_the_horizon_before_the_holdout_out_of_training() -> None:
+    days = ["2026-01-01", "2026-01-02", "2026-01-03"]
+    cut = day_window("2026-01-03")[0]
+    hour = 3_600_000
+    ts = np.array([cut - 30 * hour, cut - 7 * hour, cut - 5 * hour, cut - 1, cut, cut + hour])
+    rows = pd.DataFrame({"ts_ms": ts})
+    split = split_by_days(rows, days, holdout_days=1, embargo_ms=6 * hour)
+    assert split.train["ts_ms"].tolist() == [cut - 30 * hour, cut - 7 * hour]
+    assert split.holdout["ts_ms"].tolist() == [cut, cut + hour]  # the hold-out is untouched
+    assert split.embargoed_rows == 2 and split.embargo_ms == 6 * hour
+    assert len(split_by_days(rows, days, holdout_days=1).train) == 4
+    with pytest.raises(ValueError):
+        split_by_days(rows, days, holdout_days=1, embargo_ms=-1)

@@ -6,10 +6,15 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from orchestration.definitions import FLEET, defs
-from orchestration.defs.drift import DriftCursor, should_request
+from features.contract import DriftReport, FeatureDrift
+from features.spec import load_spec
+from orchestration.definitions import defs
+from orchestration.defs.drift import DriftCursor, drift_figures, latest_by_model, should_request
+from orchestration.defs.sensors import champion_key
+from orchestration.defs.settings import TrainingSettings
 from orchestration.defs.training.factory import model_assets
-from orchestration.defs.training.plan import DatasetPlan, fleet_plan
+from orchestration.defs.training.fleet import FLEET
+from orchestration.defs.training.plan import DatasetPlan, plan_from_spec
 
 
 def test_every_job_schedule_and_sensor_resolves() -> None:
@@ -49,7 +54,7 @@ def test_loop_runs_by_default_and_retrains_one_run_at_a_time() -> None:
 
 
 def test_a_dataset_without_failure_labels_trains_the_anomaly_model_alone() -> None:
-    plan = DatasetPlan("nab", "", fleet_plan().models[:1])
+    plan = DatasetPlan("nab", "", plan_from_spec(load_spec("iot-fleet")).models[:1])
     bundle = model_assets(plan, history=dg.AssetKey("nab_history"))
     names = {a.key.to_user_string() for a in bundle.assets}
     assert names == {f"nab/{n}" for n in ("feature_table", "training_set")} | {
@@ -95,3 +100,26 @@ def test_urls_come_from_the_environment_as_env_vars(monkeypatch: pytest.MonkeyPa
     assert isinstance(res["kafka"].bootstrap_servers, dg.EnvVar)
     assert res["kafka"].bootstrap_servers.get_value() == "broker:19092"
     assert res["mlflow"].tracking_uri == "http://127.0.0.1:5000"
+
+
+def test_drift_figures_name_the_drifted_features_and_the_latest_report_wins() -> None:
+    def report(end: int, value: float) -> DriftReport:
+        f = [
+            FeatureDrift("t__mean_1h", "psi", value, 0.2, value > 0.2),
+            FeatureDrift("v", "psi", 0.1, 0.2, False),
+        ]
+        return DriftReport(str(end), end, "x-iot-anomaly", "4", end - 10, end, 500, f, value > 0.2)
+
+    latest = latest_by_model([report(20, 0.5), report(10, 0.01)])
+    assert latest["x-iot-anomaly"].window_end_ms == 20
+    fig = drift_figures(latest["x-iot-anomaly"])
+    assert fig["drifted"] and fig["drifted_features"] == ["t__mean_1h"]
+    assert fig["worst_feature"] == "t__mean_1h" and fig["statistics"]["v"]["value"] == 0.1
+    assert champion_key(FLEET.plan, "x-iot-anomaly") == dg.AssetKey(
+        ["iot_fleet", "anomaly_champion"]
+    )
+
+
+def test_the_training_settings_embargo_is_at_least_the_labels_horizon() -> None:
+    assert TrainingSettings(horizon_hours=6, embargo_hours=0).embargo_ms == 6 * 3_600_000
+    assert TrainingSettings(horizon_hours=6, embargo_hours=8).embargo_ms == 8 * 3_600_000

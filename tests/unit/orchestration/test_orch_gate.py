@@ -1,6 +1,16 @@
 from __future__ import annotations
 
-from orchestration.defs.promotion.gate import GatePolicy, decide
+from orchestration.defs.promotion.gate import (
+    COMPARED_TAG,
+    PASSED,
+    REASONS_TAG,
+    REJECTED,
+    VERDICT_TAG,
+    GatePolicy,
+    decide,
+    gate_decision,
+    verdict_tags,
+)
 
 BASE = {"pr_auc": 0.6, "precision": 0.7, "recall": 0.5, "false_alarms_per_device_day": 0.4}
 
@@ -33,3 +43,40 @@ def test_guardrail_worse_beyond_tolerance_rejects_even_with_better_primary() -> 
 def test_nan_primary_metric_never_promotes() -> None:
     d = decide("m", {**BASE, "pr_auc": float("nan")}, BASE, GatePolicy())
     assert not d.promote
+
+
+def test_a_tie_never_promotes_whatever_the_margin() -> None:
+    for margin in (0.0, 0.001, -0.0):
+        d = decide("m", dict(BASE), dict(BASE), GatePolicy(margin=margin))
+        assert not d.promote and "ties champion" in d.reasons[0]
+    assert decide("m", {**BASE, "pr_auc": 0.6 + 1e-6}, BASE, GatePolicy(margin=0.0)).promote
+
+
+def _entry(champion: dict[str, object] | None, problems: list[str] | None = None) -> dict:
+    return {
+        "model": "m",
+        "challenger": {"version": "2", "metrics": {**BASE, "pr_auc": 0.3}},
+        "champion": champion,
+        "problems": problems or [],
+    }
+
+
+def test_a_broken_champion_is_not_compared_the_floors_decide() -> None:
+    policy = GatePolicy(floors={"pr_auc": 0.2})
+    broken = {"version": "1", "metrics": None, "broken": "champion v1 can no longer be scored"}
+    assert gate_decision(_entry(broken), policy).promote
+    # Compared with a working champion the same challenger loses.
+    working = {"version": "1", "metrics": BASE}
+    assert not gate_decision(_entry(working), policy).promote
+    # Below a floor, a broken champion does not make a weak challenger pass.
+    d = gate_decision(_entry(broken), GatePolicy(floors={"pr_auc": 0.5}))
+    assert not d.promote and "floor" in d.reasons[0]
+
+
+def test_problems_found_by_the_evaluation_reject_and_are_recorded_as_tags() -> None:
+    d = gate_decision(_entry(None, ["does not load through mlflow.pyfunc"]), GatePolicy())
+    assert not d.promote and d.reasons == ["does not load through mlflow.pyfunc"]
+    tags = verdict_tags(d, "run-1", "")
+    assert tags[VERDICT_TAG] == REJECTED and "pyfunc" in tags[REASONS_TAG]
+    ok = verdict_tags(gate_decision(_entry(None), GatePolicy()), "run-1", "3")
+    assert ok[VERDICT_TAG] == PASSED and ok[REASONS_TAG] == "" and ok[COMPARED_TAG] == "3"
