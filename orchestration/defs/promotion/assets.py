@@ -21,6 +21,7 @@ from mlflow import MlflowClient
 from orchestration.defs.promotion.evaluate import (
     comparable,
     failures_of,
+    holdout_scores,
     model_metrics,
     rule_metrics,
     summary,
@@ -43,12 +44,15 @@ PROMOTED_BY_TAG = "promoted_by_dagster_run_id"
 
 
 def policy_for(plan: ModelPlan, training: TrainingSettings) -> GatePolicy:
+    """The model's gate: the spec's metric (`auto`: pr_auc), the spec's margin (when it declares
+    none, the settings'), the settings' floors with the spec's on top."""
     floors = {"pr_auc": training.floor_pr_auc}
     if plan.kind == "failure-risk":
         floors["failure_recall_1h"] = training.floor_failure_recall_1h
+    floors.update(dict(plan.gate_floors))
     return GatePolicy(
-        primary="pr_auc",
-        margin=training.gate_margin,
+        primary="pr_auc" if plan.gate_metric == "auto" else plan.gate_metric,
+        margin=plan.gate_margin or training.gate_margin,
         tolerance=training.gate_tolerance,
         floors=floors,
     )
@@ -127,13 +131,14 @@ def evaluate_challenger(
     if problem:
         problems.append(problem)
     s = ts.summary
+    scores = holdout_scores(challenger, holdout)
     entry: dict[str, Any] = {
         "model": name,
         "dagster_run_id": run_id,
         "challenger": {
             "version": reg.version,
             "run_id": reg.run_id,
-            "metrics": model_metrics(challenger, holdout, failures, horizon_ms),
+            "metrics": model_metrics(challenger, holdout, failures, horizon_ms, scores),
         },
         "champion": _champion_block(name, challenger, holdout, failures, horizon_ms),
         "rules": rule_metrics(
@@ -177,6 +182,7 @@ def evaluate_challenger(
             if m:
                 mlflow_api.log_metrics({f"{prefix}_{k}": float(v) for k, v in m.items()})
         mlflow_api.log_dict(entry, "edaml/evaluation.json")
+        _log_holdout_plots(entry, scores, holdout[plan.label].to_numpy(), challenger.card.threshold)
     log.info(
         "%s: challenger v%s %s | champion %s | rules %s -> %s %s",
         name,
@@ -203,6 +209,37 @@ def evaluate_challenger(
             ],
         )
     return entry, evaluation_metadata(entry, mlflow.tracking_uri)
+
+
+#: The labelled figures the hold-out bar chart compares (challenger, champion, rules).
+PLOTTED = ("precision", "recall", "f1", "far", "mar", "window_recall", "pr_auc")
+
+
+def _log_holdout_plots(
+    entry: dict[str, Any], scores: np.ndarray, labels: np.ndarray, threshold: float
+) -> None:
+    """Hold-out score distributions and the labelled figures of challenger, champion and rules,
+    as artifacts of the challenger's MLflow run (plots/holdout_*.png)."""
+    import mlflow as mlflow_api
+
+    from features.ml import plots
+
+    name = entry["model"]
+    blocks = {
+        "challenger": entry["challenger"]["metrics"],
+        "champion": (entry["champion"] or {}).get("metrics"),
+        "rules": entry["rules"],
+    }
+    figures = {
+        "plots/holdout_scores.png": plots.score_histogram(
+            scores, labels, threshold, f"{name} v{entry['challenger']['version']} (hold-out)"
+        ),
+        "plots/holdout_metrics.png": plots.metric_bars(
+            {k: v for k, v in blocks.items() if v}, PLOTTED, f"{name}: hold-out"
+        ),
+    }
+    for path, fig in figures.items():
+        mlflow_api.log_figure(fig, path)
 
 
 def evaluation_metadata(entry: dict[str, Any], tracking_uri: str) -> dict[str, Any]:

@@ -18,12 +18,22 @@ from streaming.registry import LoadedModel
 log = logging.getLogger(__name__)
 
 
+def holdout_scores(model: LoadedModel, holdout: pd.DataFrame) -> np.ndarray:
+    """The version's scores of the hold-out rows."""
+    return model.predict_scores(holdout[list(model.card.feature_names)].to_numpy(np.float64))
+
+
 def model_metrics(
-    model: LoadedModel, holdout: pd.DataFrame, failures: pd.DataFrame, horizon_ms: int
+    model: LoadedModel,
+    holdout: pd.DataFrame,
+    failures: pd.DataFrame,
+    horizon_ms: int,
+    scores: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Hold-out metrics of one loaded version (with its own threshold)."""
-    X = holdout[list(model.card.feature_names)].to_numpy(np.float64)
-    scores = model.predict_scores(X)
+    """Hold-out metrics of one loaded version (with its own threshold); `scores`: already
+    computed `holdout_scores`."""
+    if scores is None:
+        scores = holdout_scores(model, holdout)
     return evaluate(
         y=holdout[LABEL[model.card.kind]].to_numpy(),
         scores=scores,

@@ -6,6 +6,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score
 
+from features.ml.metrics import event_metrics
+from features.ml.windows import WindowScores, combine, window_scores, windows_from_labels
+
 HOUR_MS = 3600 * 1000
 
 
@@ -46,6 +49,24 @@ def lead_times_ms(
     return np.asarray(out, dtype=np.float64)
 
 
+def labelled_windows(
+    device_ids: np.ndarray, ts_ms: np.ndarray, y: np.ndarray, flagged: np.ndarray
+) -> WindowScores:
+    """NAB-style window scores over every device: each run of positive labels of a device is a
+    window; detected windows, alert episodes outside any window (false alarms) and the lead time
+    from a window's start to its first alert."""
+    order = np.lexsort((ts_ms, device_ids))
+    d, t, yy, f = device_ids[order], ts_ms[order], y[order], flagged[order]
+    cuts = np.flatnonzero(d[1:] != d[:-1]) + 1
+    parts = []
+    for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(d)], strict=True):
+        if hi > lo:
+            parts.append(
+                window_scores(t[lo:hi], f[lo:hi], windows_from_labels(t[lo:hi], yy[lo:hi]))
+            )
+    return combine(parts)
+
+
 def evaluate(
     *,
     y: np.ndarray,
@@ -57,7 +78,9 @@ def evaluate(
     horizon_ms: int,
     min_lead_ms: int = HOUR_MS,
 ) -> dict[str, float]:
-    """Precision, recall, F1, PR-AUC, false alarms per device-day and lead time of alerts."""
+    """Per-event precision, recall, F1, false-alarm rate (FP / negatives) and missed-alarm rate
+    (FN / positives), PR-AUC, NAB-style window scores (a window: a run of positive labels of a
+    device), alert episodes, false alarms per device-day and lead time of alerts before failures."""
     y = y.astype(bool)
     flagged = scores >= threshold
     tp = int(np.sum(flagged & y))
@@ -77,7 +100,16 @@ def evaluate(
     device_days = max(len(np.unique(device_ids)) * span_days, 1e-9)
     leads = lead_times_ms(device_ids, ts_ms, flagged, failures, horizon_ms)
     caught = leads[~np.isnan(leads)]
+    per_event = event_metrics(y, flagged)
+    win = labelled_windows(device_ids, ts_ms, y, flagged) if len(y) else None
     return {
+        "far": per_event.far,
+        "mar": per_event.mar,
+        "windows": float(win.windows) if win else 0.0,
+        "windows_detected": float(win.detected) if win else 0.0,
+        "window_recall": win.detected / win.windows if win and win.windows else 0.0,
+        "window_false_alarms_per_day": win.false_alarms_per_day if win else 0.0,
+        "window_lead_time_median_h": win.median_lead_time_h if win and win.lead_times_h else 0.0,
         "precision": precision,
         "recall": recall,
         "f1": f1,

@@ -35,6 +35,10 @@ class ModelPlan:
     #: The spec's model kind (isolation_forest, pca, robust_z, auto, gradient_boosting, ...).
     algorithm: str
     description: str
+    #: The spec's gate: primary metric (`auto`: pr_auc), declared margin and extra floors.
+    gate_metric: str = "auto"
+    gate_margin: float = 0.0
+    gate_floors: tuple[tuple[str, float], ...] = ()
 
     @property
     def label(self) -> str:
@@ -94,6 +98,12 @@ FAILURE_DESCRIPTION = (
 def plan_from_spec(spec: DatasetSpec) -> DatasetPlan:
     """The plan of a dataset spec: the anomaly model always, the failure-risk model when the
     spec names one (it does only when the dataset has failure labels)."""
+    g = spec.models.gate
+    gate = {
+        "gate_metric": g.metric,
+        "gate_margin": g.margin,
+        "gate_floors": tuple(sorted(g.floors.items())),
+    }
     models = [
         ModelPlan(
             "anomaly",
@@ -101,13 +111,19 @@ def plan_from_spec(spec: DatasetSpec) -> DatasetPlan:
             spec.anomaly_model_name,
             str(spec.models.anomaly.kind),
             ANOMALY_DESCRIPTION,
+            **gate,  # type: ignore[arg-type]
         )
     ]
     failure = spec.failure_model_name
     if failure:
         models.append(
             ModelPlan(
-                "failure_risk", "failure-risk", failure, "gradient_boosting", FAILURE_DESCRIPTION
+                "failure_risk",
+                "failure-risk",
+                failure,
+                "gradient_boosting",
+                FAILURE_DESCRIPTION,
+                **gate,  # type: ignore[arg-type]
             )
         )
     return DatasetPlan(spec.name, spec.description, tuple(models))
