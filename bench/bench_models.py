@@ -135,10 +135,13 @@ def fit_and_score(
 
 
 def main() -> None:
+    from bench._harness import Section, quick
+
+    small = quick()
     ap = argparse.ArgumentParser()
-    ap.add_argument("--devices", type=int, default=1000)
-    ap.add_argument("--days", type=int, default=14)
-    ap.add_argument("--holdout-days", type=int, default=3)
+    ap.add_argument("--devices", type=int, default=300 if small else 1000)
+    ap.add_argument("--days", type=int, default=10 if small else 14)
+    ap.add_argument("--holdout-days", type=int, default=2 if small else 3)
     ap.add_argument("--interval-s", type=float, default=600.0)
     ap.add_argument("--horizon-h", type=float, default=6.0)
     ap.add_argument("--repeats", type=int, default=2, help="fits per variant, interleaved ABBA")
@@ -146,7 +149,8 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    load_start = os.getloadavg()[0]
+    section = Section("Models", command="make bench  (or .venv/bin/python bench/bench_models.py)")
+    loads: list[float] = []
     t0 = time.perf_counter()
     readings, maint, truth = simulate(args.devices, args.days, args.interval_s, args.seed)
     t_sim = time.perf_counter() - t0
@@ -175,7 +179,7 @@ def main() -> None:
             labelled, days, args.holdout_days, variants[v], maint, horizon
         )
         fit_s[v].append(seconds)
-    load_end = os.getloadavg()[0]
+        loads.append(os.getloadavg()[0])
     hold = splits["embargo"].holdout
     fails = maint.loc[maint["kind"] == "failure", ["device_id", "ts_ms"]]
     n_fail_hold = int(
@@ -213,16 +217,14 @@ def main() -> None:
         f"precision/recall: per reading against the labels column. Timings: simulate {t_sim:.1f}s, "
         f"features {t_feat:.1f}s, fit both (median of {args.repeats}, interleaved) "
         f"{med['embargo']:.1f}s with embargo, {med['none']:.1f}s without "
-        f"(ratio {med['embargo'] / med['none']:.2f}); load average {load_start:.1f} at the start, "
-        f"{load_end:.1f} at the end (2 cores shared with other work). Run "
-        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M')} UTC: `.venv/bin/python bench/bench_models.py`.",
+        f"(ratio {med['embargo'] / med['none']:.2f}); load average after each fit: "
+        + ", ".join(f"{x:.1f}" for x in loads)
+        + ".",
     ]
     body = "\n".join(lines)
     print(body)
     if not args.no_write:
-        from bench.stackutil import replace_section
-
-        replace_section("Models", body)
+        section.write(body)
 
 
 if __name__ == "__main__":

@@ -37,3 +37,25 @@ class TrainingSettings(dg.ConfigurableResource):
     def embargo_ms(self) -> int:
         """The embargo in effect: at least the labels horizon."""
         return int(max(self.embargo_hours, self.horizon_hours) * 3600 * 1000)
+
+
+class RetrainConfig(dg.Config):
+    """Run knobs of one retrain run (Launchpad, `edaml train`), set on the feature table; unset
+    fields keep the `training` resource's values. The training set and the models read what the
+    feature table recorded, so one run uses one set of values throughout."""
+
+    window_days: int | None = None
+    holdout_days: int | None = None
+    #: Raised to the labels horizon when smaller.
+    embargo_hours: float | None = None
+
+    def apply(self, training: TrainingSettings) -> TrainingSettings:
+        """The training settings with this run's overrides."""
+        fields = {k: v for k, v in self.model_dump().items() if v is not None}
+        if not fields:
+            return training
+        return TrainingSettings(**{**_fields_of(training), **fields})
+
+
+def _fields_of(training: TrainingSettings) -> dict[str, object]:
+    return {name: getattr(training, name) for name in TrainingSettings.model_fields}

@@ -84,6 +84,8 @@ def build_feature_table(
     }
     desc = {
         "days": days,
+        "holdout_days": training.holdout_days,
+        "embargo_ms": training.embargo_ms,
         "feature_set_version": feature_set.version,
         "feature_names": list(feature_set.names),
         "rows": len(table),
@@ -119,15 +121,16 @@ def build_training_set(
     maintenance = read_days([storage.maintenance_file(d) for d in desc["days"]])
     truth = storage.ground_truth()
     labelled = build.label(ft.table, maintenance, truth, int(training.horizon_hours * HOUR_MS))
-    split = build.split_by_days(
-        labelled, desc["days"], training.holdout_days, embargo_ms=training.embargo_ms
-    )
+    # The run's window, hold-out and embargo, as the feature table recorded them.
+    holdout_days, embargo_ms = int(desc["holdout_days"]), int(desc["embargo_ms"])
+    split = build.split_by_days(labelled, desc["days"], holdout_days, embargo_ms=embargo_ms)
     # Models train on a sample (every positive, weighted negatives); the hold-out stays whole.
     sample = build.sample_rows(split.train, "y_failure", training.max_train_rows, training.seed)
     summary = {
         **desc,
         "train_days": split.train_days,
         "holdout_days": split.holdout_days,
+        "holdout_day_count": holdout_days,
         "embargo_hours": split.embargo_ms / HOUR_MS,
         "horizon_hours": training.horizon_hours,
         "embargoed_rows": split.embargoed_rows,
@@ -138,9 +141,7 @@ def build_training_set(
         "holdout_failure_positives": int(split.holdout["y_failure"].sum()),
         "holdout_anomaly_positives": int(split.holdout["y_anomaly"].sum()),
         "anomaly_labels": "ground truth" if truth is not None else "failure horizon",
-        "digest": digest_of(
-            desc["digest"], training.horizon_hours, training.holdout_days, split.embargo_ms
-        ),
+        "digest": digest_of(desc["digest"], training.horizon_hours, holdout_days, split.embargo_ms),
     }
     return TrainingSet(sample, split.holdout, maintenance, summary)
 

@@ -45,7 +45,7 @@ from orchestration.defs.promotion.checks import gate_result
 from orchestration.defs.resources import HistoryStorage, KafkaResource, MlflowResource
 from orchestration.defs.schedules import daily_schedule_for
 from orchestration.defs.sensors import drift_sensor_for
-from orchestration.defs.settings import TrainingSettings
+from orchestration.defs.settings import RetrainConfig, TrainingSettings
 from orchestration.defs.training.assets import (
     FeatureTable,
     TrainingSet,
@@ -118,9 +118,12 @@ def model_assets(
         **common,
     )
     def feature_table(
-        context: dg.AssetExecutionContext, storage: HistoryStorage, training: TrainingSettings
+        context: dg.AssetExecutionContext,
+        config: RetrainConfig,
+        storage: HistoryStorage,
+        training: TrainingSettings,
     ) -> dg.Output[FeatureTable]:
-        ft = build_feature_table(storage, run_end_day(context), training)
+        ft = build_feature_table(storage, run_end_day(context), config.apply(training))
         return dg.Output(ft, metadata=feature_table_metadata(ft))
 
     @dg.asset(

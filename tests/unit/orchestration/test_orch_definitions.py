@@ -11,7 +11,7 @@ from features.spec import load_spec
 from orchestration.definitions import defs
 from orchestration.defs.drift import DriftCursor, drift_figures, latest_by_model, should_request
 from orchestration.defs.sensors import champion_key
-from orchestration.defs.settings import TrainingSettings
+from orchestration.defs.settings import RetrainConfig, TrainingSettings
 from orchestration.defs.training.factory import model_assets
 from orchestration.defs.training.fleet import FLEET
 from orchestration.defs.training.plan import DatasetPlan, plan_from_spec
@@ -123,3 +123,12 @@ def test_drift_figures_name_the_drifted_features_and_the_latest_report_wins() ->
 def test_the_training_settings_embargo_is_at_least_the_labels_horizon() -> None:
     assert TrainingSettings(horizon_hours=6, embargo_hours=0).embargo_ms == 6 * 3_600_000
     assert TrainingSettings(horizon_hours=6, embargo_hours=8).embargo_ms == 8 * 3_600_000
+
+
+def test_run_config_overrides_only_what_it_sets() -> None:
+    base = TrainingSettings(window_days=14, holdout_days=2, horizon_hours=6, model_prefix="p-")
+    assert RetrainConfig().apply(base) is base
+    run = RetrainConfig(window_days=7, embargo_hours=12).apply(base)
+    assert (run.window_days, run.holdout_days, run.model_prefix) == (7, 2, "p-")
+    assert run.embargo_ms == 12 * 3_600_000
+    assert RetrainConfig(embargo_hours=1).apply(base).embargo_ms == 6 * 3_600_000
