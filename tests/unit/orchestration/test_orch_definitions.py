@@ -132,3 +132,25 @@ def test_run_config_overrides_only_what_it_sets() -> None:
     assert (run.window_days, run.holdout_days, run.model_prefix) == (7, 2, "p-")
     assert run.embargo_ms == 12 * 3_600_000
     assert RetrainConfig(embargo_hours=1).apply(base).embargo_ms == 6 * 3_600_000
+
+
+def test_a_champion_materialized_alone_promotes_nothing_and_says_why() -> None:
+    from orchestration.defs.resources import HistoryStorage, KafkaResource, MlflowResource
+
+    out = dg.materialize(
+        [*FLEET.assets, *FLEET.checks],
+        selection=[FLEET.key("anomaly_champion")],
+        resources={
+            # Never reached: the refusal comes before any broker or MLflow call.
+            "kafka": KafkaResource(bootstrap_servers="127.0.0.1:9"),
+            "mlflow": MlflowResource(tracking_uri="http://127.0.0.1:9"),
+            "storage": HistoryStorage(root="/nonexistent"),
+            "training": TrainingSettings(),
+        },
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert not out.success
+    failure = next(e for e in out.all_events if e.is_step_failure)
+    message = str(failure.step_failure_data.error)
+    assert "nothing promoted" in message and "anomaly_evaluation" in message
