@@ -42,11 +42,6 @@ def drift_reports(values: list[bytes]) -> list[DriftReport]:
     return out
 
 
-def drifted_reports(values: list[bytes]) -> list[DriftReport]:
-    """The drift reports among raw monitoring events that say the inputs drifted."""
-    return [r for r in drift_reports(values) if r.drifted]
-
-
 def latest_by_model(reports: list[DriftReport]) -> dict[str, DriftReport]:
     """The latest report (by window end) of each model."""
     out: dict[str, DriftReport] = {}
