@@ -12,16 +12,17 @@ import pyarrow as pa
 
 from features.contract import ContractError, Maintenance, parse_event
 from features.contract_columns import decode_readings
-from features.readings import SENSORS
 
 log = logging.getLogger(__name__)
 
 
 class ReadingColumns:
     """Sink for `replay`: decodes each batch of readings into columns with the contract's bulk
-    decoder; invalid records are counted by the field the contract blames, never kept."""
+    decoder; invalid records are counted by the field the contract blames, never kept.
+    `sensors`: the dataset's sensor columns, in order."""
 
-    def __init__(self) -> None:
+    def __init__(self, sensors: Sequence[str]) -> None:
+        self.sensors = tuple(sensors)
         self._event_id: list[pa.Array] = []
         self._device_id: list[pa.Array] = []
         self._ts_ms: list[np.ndarray] = []
@@ -43,7 +44,13 @@ class ReadingColumns:
         self._event_id.append(cols.event_id)
         self._device_id.append(cols.device_id)
         self._ts_ms.append(cols.ts_ms)
-        self._values.append(np.column_stack([cols.sensors[s] for s in SENSORS]))
+        n = len(cols.index)
+        nan = np.full(n, np.nan)
+        self._values.append(
+            np.column_stack([cols.sensors.get(s, nan) for s in self.sensors])
+            if self.sensors
+            else np.zeros((n, 0))
+        )
         self._partition.append(part)
         self._offset.append(off)
 
@@ -56,14 +63,14 @@ class ReadingColumns:
         offset = _concat(self._offset, np.int64)
         order = np.lexsort((offset, partition))
         take = pa.array(order)
-        values = np.concatenate(self._values) if self._values else np.zeros((0, len(SENSORS)))
+        values = np.concatenate(self._values) if self._values else np.zeros((0, len(self.sensors)))
         values = values[order]
         data: dict[str, pa.Array | pa.ChunkedArray | np.ndarray] = {
             "event_id": pa.chunked_array(self._event_id, pa.string()).take(take),
             "device_id": pa.chunked_array(self._device_id, pa.string()).take(take),
             "ts_ms": _concat(self._ts_ms, np.int64)[order],
         }
-        for j, s in enumerate(SENSORS):
+        for j, s in enumerate(self.sensors):
             data[s] = np.ascontiguousarray(values[:, j])
         data["partition"] = partition[order]
         data["offset"] = offset[order]
