@@ -28,7 +28,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.stackutil import kafka_broker, replace_section
-from orchestration.defs.history.assets import replay_day
+from features.spec import load_spec
+from orchestration.defs.history.assets import replay_day, stored_history
 from orchestration.defs.history.replay import day_window, replay
 from orchestration.defs.resources import HistoryStorage, KafkaResource
 from streaming.kafka import ensure_topics, make_consumer
@@ -85,7 +86,8 @@ def count_only(bootstrap: str, topic: str, day: str) -> int:
 
 
 def _replay_count(kafka: KafkaResource, storage: HistoryStorage, day: str) -> int:
-    desc = replay_day(kafka, storage, day)
+    spec = load_spec()
+    desc = replay_day(kafka, spec, stored_history(storage, spec.name), day)
     return int(desc["readings"]["rows"] + desc["maintenance"]["rows"])
 
 

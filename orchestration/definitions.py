@@ -15,21 +15,14 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def build_defs(resources: dict[str, object] | None = None) -> dg.Definitions:
-    """The code location's definitions; `resources` replace the environment's (tests)."""
-    loaded = dg.load_from_defs_folder(path_within_project=PROJECT_ROOT)
+    """The code location's definitions; `resources` replace the environment's (tests), and the
+    partitions follow the topics they point at."""
     if resources is None:
-        return loaded
-    return dg.Definitions(
-        assets=loaded.assets,
-        asset_checks=loaded.asset_checks,
-        jobs=loaded.jobs,
-        schedules=loaded.schedules,
-        sensors=loaded.sensors,
-        resources={**(loaded.resources or {}), **resources},
-        executor=loaded.executor,
-        loggers=loaded.loggers,
-        metadata=loaded.metadata,
-    )
+        return dg.load_from_defs_folder(path_within_project=PROJECT_ROOT)
+    from orchestration.defs.datasets import all_definitions
+    from orchestration.defs.resources import default_resources
+
+    return all_definitions({**default_resources(), **resources})
 
 
 defs = build_defs()

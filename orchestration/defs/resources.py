@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pandas as pd
 from confluent_kafka import Consumer, Producer
 
+from orchestration.defs.io_manager import RunStorageIOManager
 from orchestration.defs.settings import TrainingSettings
 from streaming.kafka import make_consumer, make_producer
 from streaming.topics import Topics
@@ -53,7 +55,8 @@ class KafkaResource(dg.ConfigurableResource):
 
 
 class HistoryStorage(dg.ConfigurableResource):
-    """Where replayed history, features and training sets live as Parquet files."""
+    """Where replayed history lives (per dataset and day: `history/store.py`) and the ground
+    truth replays write."""
 
     #: Where the files live; empty: `<home>/data`.
     root: str = ""
@@ -69,18 +72,6 @@ class HistoryStorage(dg.ConfigurableResource):
         base.mkdir(parents=True, exist_ok=True)
         return base
 
-    def readings_file(self, day: str) -> Path:
-        return self.path / "history" / "readings" / f"date={day}.parquet"
-
-    def maintenance_file(self, day: str) -> Path:
-        return self.path / "history" / "maintenance" / f"date={day}.parquet"
-
-    def stored_days(self) -> list[str]:
-        folder = self.path / "history" / "readings"
-        if not folder.exists():
-            return []
-        return sorted(p.stem.removeprefix("date=") for p in folder.glob("date=*.parquet"))
-
     def ground_truth(self) -> pd.DataFrame | None:
         """The ground-truth fault intervals, or None when there are none."""
         candidates = (
@@ -92,11 +83,6 @@ class HistoryStorage(dg.ConfigurableResource):
             if p.exists():
                 return pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
         return None
-
-    def file(self, *parts: str) -> Path:
-        p = self.path.joinpath(*parts)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        return p
 
 
 class MlflowResource(dg.ConfigurableResource):
@@ -113,7 +99,7 @@ class MlflowResource(dg.ConfigurableResource):
         mlflow.set_experiment(self.experiment)
 
 
-def default_resources() -> dict[str, dg.ConfigurableResource]:
+def default_resources() -> dict[str, Any]:
     """Resources from the environment (KAFKA_BOOTSTRAP_SERVERS, MLFLOW_TRACKING_URI, EDAML_*)."""
     return {
         "kafka": KafkaResource(
@@ -124,10 +110,6 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
         "storage": HistoryStorage(home=env("EDAML_HOME")),
         "mlflow": MlflowResource(tracking_uri=env("MLFLOW_TRACKING_URI")),
         "training": TrainingSettings(),
+        # Values passed between assets, stored per run (io_manager.py).
+        "io_manager": RunStorageIOManager(home=env("EDAML_HOME")),
     }
-
-
-@dg.definitions
-def resources() -> dg.Definitions:
-    """The code location's resources (found by `load_from_defs_folder`)."""
-    return dg.Definitions(resources=default_resources())

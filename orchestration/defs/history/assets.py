@@ -182,7 +182,8 @@ def history_assets(
     name, group = spec.name, ident(spec.name)
     topic = spec.topics(kafka.topic_prefix, kafka.partitions).sensor_readings
     first_day, source = start_day(
-        lambda: kafka.consumer(f"edaml-partitions-{uuid.uuid4().hex[:8]}"),
+        # librdkafka logs nothing: a broker that is down is reported once, below.
+        lambda: kafka.consumer(f"edaml-partitions-{uuid.uuid4().hex[:8]}", log_level=0),
         topic,
         stored_history(storage, name).base.parent / "start.json",
     )

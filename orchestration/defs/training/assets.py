@@ -17,8 +17,10 @@ import pandas as pd
 
 from features.model_card import ModelCard
 from features.readings import SENSORS
+from orchestration.defs.history.assets import stored_history
 from orchestration.defs.history.parquet import read_days
 from orchestration.defs.history.replay import day_window
+from orchestration.defs.history.validity import select_days
 from orchestration.defs.resources import HistoryStorage, KafkaResource, MlflowResource
 from orchestration.defs.settings import TrainingSettings
 from orchestration.defs.training import build, reference
@@ -66,26 +68,41 @@ def column_schema(df: pd.DataFrame) -> dg.TableSchema:
 
 
 def build_feature_table(
-    storage: HistoryStorage, end_day: str | None, training: TrainingSettings
+    storage: HistoryStorage,
+    dataset: str,
+    days_range: tuple[str, str] | None,
+    end_day: str | None,
+    training: TrainingSettings,
 ) -> FeatureTable:
-    """Features over the training window's days that end at `end_day` (the features batch path)."""
+    """Features over the training window's valid days (the features batch path): the run's range
+    of days, else `window_days` ending at `end_day`. Days that failed or missed their checks are
+    skipped, each with its reason in the lineage (`days_skipped`)."""
     compute_features, feature_set = _features_api()
-    days = window_days(storage.stored_days(), end_day, training.window_days)
+    history = stored_history(storage, dataset)
+    stored = history.stored_days()
+    if days_range is not None:
+        window = [d for d in stored if days_range[0] <= d <= days_range[1]]
+    else:
+        window = window_days(stored, end_day, training.window_days)
+    selection = select_days(history, window)
+    days = selection.used
     if len(days) <= training.holdout_days:
+        skipped = "; ".join(selection.lines()) or "none"
         raise dg.Failure(
-            f"not enough replayed days for training: {days} (window ends {end_day}); need more "
-            f"than holdout_days={training.holdout_days}: replay more days (edaml train --days N)"
+            f"{dataset}: not enough valid days for training: {days} (window {window[:1]}.."
+            f"{window[-1:]}; skipped: {skipped}); need more than holdout_days="
+            f"{training.holdout_days}: replay more days (edaml train --dataset {dataset} --days N)"
         )
-    readings = read_days([storage.readings_file(d) for d in days])
+    readings = read_days([history.readings_file(d) for d in days])
     feats = compute_features(readings[["event_id", "device_id", "ts_ms", *SENSORS, "seq"]])
     table = build.with_sensors(feats, readings)
-    stats = {
-        d: json.loads(storage.file("history", "stats", f"date={d}.json").read_text()) for d in days
-    }
+    stats = {d: history.stats(d) or {} for d in days}
     desc = {
+        "dataset": dataset,
         "days": days,
         "holdout_days": training.holdout_days,
         "embargo_ms": training.embargo_ms,
+        **selection.lineage(),
         "feature_set_version": feature_set.version,
         "feature_names": list(feature_set.names),
         "rows": len(table),
@@ -106,6 +123,8 @@ def feature_table_metadata(ft: FeatureTable) -> dict[str, Any]:
         "dagster/row_count": len(ft.table),
         "dagster/column_schema": column_schema(ft.table),
         "days": dg.MetadataValue.json(d["days"]),
+        "days_skipped": dg.MetadataValue.json(d["days_skipped"]),
+        "day_notes": dg.MetadataValue.json(d["day_notes"]),
         "feature_set_version": d["feature_set_version"],
         "features": len(d["feature_names"]),
         "digest": d["digest"],
@@ -118,7 +137,8 @@ def build_training_set(
     """Labelled features split by time: earlier days train, the latest days are held out, and
     the embargo (at least the labels horizon) before the hold-out is left out of training."""
     desc = ft.desc
-    maintenance = read_days([storage.maintenance_file(d) for d in desc["days"]])
+    history = stored_history(storage, desc["dataset"])
+    maintenance = read_days([history.maintenance_file(d) for d in desc["days"]])
     truth = storage.ground_truth()
     labelled = build.label(ft.table, maintenance, truth, int(training.horizon_hours * HOUR_MS))
     # The run's window, hold-out and embargo, as the feature table recorded them.
@@ -161,6 +181,8 @@ def lineage_tags(run_id: str, summary: dict[str, Any]) -> dict[str, str]:
     return {
         "dagster_run_id": run_id,
         "partitions": f"{summary['days'][0]}..{summary['days'][-1]}",
+        # Which days were left out of training and why (valid days only train).
+        "days_skipped": json.dumps(summary.get("days_skipped", {}))[:5000],
         "data_digest": summary["digest"],
         "feature_set": summary["feature_set_version"],
     }
@@ -192,6 +214,7 @@ def model_card(
             "topic": summary["topic"],
             "offsets": summary["offsets"],
             "days": summary["days"],
+            "days_skipped": summary.get("days_skipped", {}),
             "train_days": summary["train_days"],
             "holdout_days": summary["holdout_days"],
             "embargo_hours": summary["embargo_hours"],

@@ -57,7 +57,7 @@ from orchestration.defs.training.assets import (
 )
 from orchestration.defs.training.plan import DatasetPlan, ModelPlan, plan_from_spec
 from orchestration.defs.training.tracking import Registered
-from orchestration.defs.training.window import run_end_day
+from orchestration.defs.training.window import run_days, run_end_day
 
 #: Bumped when the training or promotion code changes what an asset produces.
 CODE_VERSION = "2"
@@ -123,7 +123,9 @@ def model_assets(
         storage: HistoryStorage,
         training: TrainingSettings,
     ) -> dg.Output[FeatureTable]:
-        ft = build_feature_table(storage, run_end_day(context), config.apply(training))
+        ft = build_feature_table(
+            storage, plan.dataset, run_days(context), run_end_day(context), config.apply(training)
+        )
         return dg.Output(ft, metadata=feature_table_metadata(ft))
 
     @dg.asset(

@@ -14,8 +14,7 @@ import sys
 import dagster as dg
 
 from features.spec import load_spec
-from orchestration.defs.history.assets import event_history
-from orchestration.defs.history.checks import history_expectations
+from orchestration.defs.history.assets import history_assets
 from orchestration.defs.resources import HistoryStorage, KafkaResource, MlflowResource
 from orchestration.defs.settings import TrainingSettings
 from orchestration.defs.training.factory import model_assets
@@ -23,21 +22,23 @@ from orchestration.defs.training.plan import DatasetPlan, plan_from_spec
 
 
 def main(cfg: dict[str, object]) -> None:
-    plan = DatasetPlan(
-        str(cfg["dataset"]), "test", plan_from_spec(load_spec("iot-fleet")).models[:1]
+    spec = load_spec("iot-fleet").model_copy(update={"name": str(cfg["dataset"])})
+    plan = DatasetPlan(spec.name, "test", plan_from_spec(spec).models[:1])
+    kafka = KafkaResource(
+        bootstrap_servers=str(cfg["bootstrap"]),
+        topic_prefix=str(cfg["prefix"]),
+        partitions=int(cfg["partitions"]),  # type: ignore[call-overload]
     )
-    bundle = model_assets(plan, history=event_history)
+    storage = HistoryStorage(root=str(cfg["root"]))
+    history = history_assets(spec, kafka=kafka, storage=storage)
+    bundle = model_assets(plan, history=history.event_history)
     defs = dg.Definitions(
-        assets=[event_history, *bundle.assets],
-        asset_checks=[history_expectations, *bundle.checks],
+        assets=[history.event_history, *bundle.assets],
+        asset_checks=[history.checks, *bundle.checks],
         jobs=bundle.jobs,
         resources={
-            "kafka": KafkaResource(
-                bootstrap_servers=str(cfg["bootstrap"]),
-                topic_prefix=str(cfg["prefix"]),
-                partitions=int(cfg["partitions"]),  # type: ignore[call-overload]
-            ),
-            "storage": HistoryStorage(root=str(cfg["root"])),
+            "kafka": kafka,
+            "storage": storage,
             "mlflow": MlflowResource(tracking_uri=str(cfg["mlflow"]), experiment="concurrency"),
             "training": TrainingSettings(**cfg["training"]),  # type: ignore[arg-type]
             # Each process keeps its run's values in memory: runs cannot read each other's.

@@ -12,14 +12,13 @@ import pytest
 from mlflow import MlflowClient
 
 from features.contract import ModelLifecycleEvent
+from features.spec import load_spec
 from orchestration.definitions import build_defs
-from orchestration.defs.history.assets import event_history
-from orchestration.defs.history.checks import history_expectations
+from orchestration.defs.datasets import dataset_bundle
 from orchestration.defs.promotion.assets import PROMOTED_BY_TAG
 from orchestration.defs.promotion.gate import GATE_RUN_TAG, PASSED, REJECTED, VERDICT_TAG
 from orchestration.defs.resources import HistoryStorage, KafkaResource, MlflowResource
 from orchestration.defs.settings import TrainingSettings
-from orchestration.defs.training.fleet import FLEET
 from streaming.producers import backfill
 from streaming.topics import Topics
 
@@ -93,10 +92,10 @@ def test_retrain_promotes_then_a_tie_a_worse_model_and_a_lone_champion_promote_n
         },
     )
     assert result.success
-    history = [m for m in result.asset_materializations_for_node("event_history")]
+    history = [m for m in result.asset_materializations_for_node("iot_fleet__event_history")]
     assert len(history) == DAYS  # one per partition of the range
     meta = history[0].metadata
-    assert meta["row_count"].value == 300 * DAYS * 288
+    assert meta["dagster/row_count"].value == 300 * DAYS * 288
     assert meta["topic"].value == topics.sensor_readings
     checks = result.get_asset_check_evaluations()
     assert checks and all(c.passed for c in checks)
@@ -145,6 +144,7 @@ def test_retrain_promotes_then_a_tie_a_worse_model_and_a_lone_champion_promote_n
         f"/versions/{champions[prefix + 'iot-anomaly']}"
     )
 
+    hist, fleet = dataset_bundle(load_spec("iot-fleet"), defs.resources)
     # The same history again, failure labels shuffled: the anomaly challenger is the same model
     # (a tie), the failure-risk challenger is worse. Neither may promote.
     worse_res = {
@@ -154,8 +154,8 @@ def test_retrain_promotes_then_a_tie_a_worse_model_and_a_lone_champion_promote_n
         ),
     }
     out = dg.materialize(
-        [event_history, history_expectations, *FLEET.assets, *FLEET.checks],
-        selection=[a for a in FLEET.assets if a.key.path[-1].endswith(BRANCH)],
+        [hist.event_history, hist.checks, *fleet.assets, *fleet.checks],
+        selection=[a for a in fleet.assets if a.key.path[-1].endswith(BRANCH)],
         resources=worse_res,
         instance=instance,
         raise_on_error=False,
@@ -176,8 +176,8 @@ def test_retrain_promotes_then_a_tie_a_worse_model_and_a_lone_champion_promote_n
 
     # Materializing a champion alone after the rejection promotes nothing, with the reason.
     alone = dg.materialize(
-        [event_history, history_expectations, *FLEET.assets, *FLEET.checks],
-        selection=[FLEET.key("failure_risk_champion")],
+        [hist.event_history, hist.checks, *fleet.assets, *fleet.checks],
+        selection=[fleet.key("failure_risk_champion")],
         resources=res,
         instance=instance,
         raise_on_error=False,

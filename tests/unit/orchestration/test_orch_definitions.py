@@ -9,12 +9,15 @@ import pytest
 from features.contract import DriftReport, FeatureDrift
 from features.spec import load_spec
 from orchestration.definitions import defs
+from orchestration.defs.datasets import dataset_bundle
 from orchestration.defs.drift import DriftCursor, drift_figures, latest_by_model, should_request
+from orchestration.defs.resources import default_resources
 from orchestration.defs.sensors import champion_key
 from orchestration.defs.settings import RetrainConfig, TrainingSettings
 from orchestration.defs.training.factory import model_assets
-from orchestration.defs.training.fleet import FLEET
 from orchestration.defs.training.plan import DatasetPlan, plan_from_spec
+
+HISTORY, FLEET = dataset_bundle(load_spec("iot-fleet"), default_resources())
 
 
 def test_every_job_schedule_and_sensor_resolves() -> None:
@@ -31,7 +34,7 @@ def test_every_job_schedule_and_sensor_resolves() -> None:
     keys = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
     per_model = ("model", "evaluation", "champion")
     assert keys == {
-        "event_history",
+        "iot_fleet/event_history",
         "iot_fleet/feature_table",
         "iot_fleet/training_set",
         *(f"iot_fleet/{m}_{a}" for m in ("anomaly", "failure_risk") for a in per_model),
@@ -51,6 +54,18 @@ def test_loop_runs_by_default_and_retrains_one_run_at_a_time() -> None:
         spec = next(iter(a.specs))
         assert spec.code_version and spec.owners == ["team:edaml-ml"], a.key
         assert spec.group_name == "iot_fleet" and a.key.path[0] == "iot_fleet", a.key
+
+
+def test_history_is_grouped_with_the_dataset_and_partitioned_from_its_data() -> None:
+    spec = next(iter(HISTORY.event_history.specs))
+    assert HISTORY.event_history.key == dg.AssetKey(["iot_fleet", "event_history"])
+    assert spec.group_name == "iot_fleet" and spec.owners == ["team:edaml-data"]
+    assert spec.code_version and HISTORY.event_history.partitions_def == HISTORY.partitions_def
+    assert HISTORY.start_source in ("topic", "remembered", "no data")
+    checks = {k.name for k in HISTORY.checks.check_keys}
+    assert {"history_invalid_records", "history_unique_event_ids", "maintenance_valid"} <= checks
+    io = defs.resources["io_manager"]
+    assert type(io).__name__ == "RunStorageIOManager"
 
 
 def test_a_dataset_without_failure_labels_trains_the_anomaly_model_alone() -> None:
