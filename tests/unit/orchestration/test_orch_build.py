@@ -49,7 +49,7 @@ def test_reading_columns_parse_with_the_contract_and_count_rejects() -> None:
         1_767_225_600_000,
         {"temperature": 60.0, "vibration": None, "pressure": 6.0, "current": 40.0, "rpm": 1500.0},
     )
-    sink = ReadingColumns()
+    sink = ReadingColumns(("temperature", "vibration", "pressure", "current", "rpm"))
     sink(
         [encode_reading(ok), b"{not json", b'{"schema": "iot.sensor_reading/v9"}'],
         [1, 1, 0],
