@@ -1,10 +1,16 @@
-"""`edaml train`: run the Dagster retrain job (the same job the UI and the schedule run)."""
+"""`edaml train`: queue the dataset's retrain job on the Dagster instance and follow it.
+
+The run goes through the same queue as the daily schedule and the drift sensor (submitted to
+the Dagster webserver of the local stack, started by the daemon), so the instance's limits
+apply to it too: one retrain run per dataset at a time, the others wait in the queue.
+"""
 
 from __future__ import annotations
 
-import os
+import json
+import time
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -13,17 +19,44 @@ from rich.table import Table
 from edaml.settings import Settings
 
 console = Console()
+err = Console(stderr=True)
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
+LOCATION = "edaml"
+REPOSITORY = "__repository__"
+TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 
-
-def partition_range(days: int, end: str | None) -> tuple[str, str]:
-    """The first and last daily partition of `days` days ending at `end` (default: yesterday)."""
-    if days < 1:
-        raise typer.BadParameter("--days must be at least 1")
-    last = date.fromisoformat(end) if end else datetime.now(UTC).date() - timedelta(days=1)
-    return (last - timedelta(days=days - 1)).isoformat(), last.isoformat()
+EVENTS_QUERY = """
+query RunEvents($runId: ID!, $after: String) {
+  logsForRun(runId: $runId, afterCursor: $after, limit: 1000) {
+    __typename
+    ... on EventConnection {
+      cursor
+      hasMore
+      events {
+        __typename
+        ... on AssetCheckEvaluationEvent {
+          evaluation { checkName success severity description assetKey { path } }
+        }
+        ... on MaterializationEvent {
+          assetKey { path }
+          metadataEntries {
+            label
+            ... on JsonMetadataEntry { jsonString }
+            ... on TextMetadataEntry { text }
+            ... on IntMetadataEntry { intValue }
+            ... on FloatMetadataEntry { floatValue }
+          }
+        }
+        ... on ExecutionStepFailureEvent { stepKey error { message } }
+      }
+    }
+    ... on PythonError { message }
+    ... on RunNotFoundError { message }
+  }
+}
+"""
 
 
 def dagster_home(settings: Settings) -> str:
@@ -37,41 +70,174 @@ def dagster_home(settings: Settings) -> str:
     return os.environ["DAGSTER_HOME"]
 
 
-def train(
-    days: Annotated[int, typer.Option(help="Replay and train on this many daily partitions.")] = 14,
-    end: Annotated[
-        str | None, typer.Option(help="Last partition (YYYY-MM-DD); default: yesterday (UTC).")
-    ] = None,
-) -> None:
-    """Replay the days from Kafka, check them, train both models, gate and promote (via Dagster)."""
-    import dagster as dg
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(message, markup=False, highlight=False)
+    return typer.Exit(code)
 
-    # The run is recorded in the same instance the Dagster UI reads.
-    dagster_home(Settings())
-    from orchestration.definitions import defs
 
-    first, last = partition_range(days, end)
-    job = defs.resolve_job_def("retrain_job")
-    with dg.DagsterInstance.get() as instance:
-        console.print(
-            f"retrain_job over {first} .. {last} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})"
+def partition_range(
+    days: int | None, end: str | None, span: tuple[str, str] | None, today: date
+) -> tuple[str, str]:
+    """First and last daily partition to replay and train on.
+
+    No dates: every complete day with data (`span` = first and last event days), the last
+    partition being yesterday at the latest. `--days N`: N days ending at `--end` (default: the
+    last day with data, or yesterday)."""
+    if days is not None and days < 1:
+        raise typer.BadParameter("--days must be at least 1")
+    yesterday = today - timedelta(days=1)
+    last_data = min(date.fromisoformat(span[1]), yesterday) if span else yesterday
+    try:
+        last = date.fromisoformat(end) if end else last_data
+    except ValueError as exc:
+        raise typer.BadParameter(f"--end {end!r}: expected YYYY-MM-DD") from exc
+    if last > yesterday:
+        raise typer.BadParameter(
+            f"--end {last}: only complete days train; yesterday is {yesterday}"
         )
-        result = job.execute_in_process(
-            instance=instance,
-            tags={RANGE_START: first, RANGE_END: last, "edaml/trigger": "cli"},
-            raise_on_error=False,
-        )
-    table = Table("check", "passed")
-    for ev in result.get_asset_check_evaluations():
-        table.add_row(ev.check_name, "[green]yes[/green]" if ev.passed else "[red]no[/red]")
+    if days is not None:
+        return (last - timedelta(days=days - 1)).isoformat(), last.isoformat()
+    if span is None:
+        raise typer.BadParameter("no events in the dataset's topic: replay some first")
+    first = date.fromisoformat(span[0])
+    if first > last:
+        raise typer.BadParameter(f"no complete day with data yet (first event on {first})")
+    return first.isoformat(), last.isoformat()
+
+
+def topic_span(settings: Settings, topic: str) -> tuple[str, str] | None:
+    import uuid
+
+    from orchestration.defs.history.partitions import topic_time_span
+    from streaming.kafka import make_consumer
+
+    consumer = make_consumer(settings.bootstrap, f"edaml-train-{uuid.uuid4().hex[:8]}")
+    try:
+        span = topic_time_span(consumer, topic, timeout=20.0)
+    finally:
+        consumer.close()
+    return (span.first_day, span.last_day) if span else None
+
+
+def run_events(client: Any, run_id: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    after: str | None = None
+    while True:
+        data = client._execute(EVENTS_QUERY, {"runId": run_id, "after": after})["logsForRun"]
+        if data["__typename"] != "EventConnection":
+            raise RuntimeError(data.get("message", data["__typename"]))
+        events += data["events"]
+        after = data["cursor"]
+        if not data["hasMore"]:
+            return events
+
+
+def _value(entry: dict[str, Any]) -> Any:
+    if "jsonString" in entry:
+        return json.loads(entry["jsonString"])
+    for k in ("text", "intValue", "floatValue"):
+        if k in entry:
+            return entry[k]
+    return None
+
+
+def report(events: list[dict[str, Any]]) -> None:
+    """The checks (failing ones with their day, figure, expected range and next step), the days
+    training skipped, and the promotion, from the run's event log."""
+    table = Table("asset", "check", "result")
+    problems: list[str] = []
+    for ev in events:
+        if ev["__typename"] != "AssetCheckEvaluationEvent":
+            continue
+        e = ev["evaluation"]
+        if e["success"]:
+            verdict = "[green]passed[/green]"
+        elif e["severity"] == "WARN":
+            verdict = "[yellow]warning[/yellow]"
+        else:
+            verdict = "[red]failed[/red]"
+        table.add_row("/".join(e["assetKey"]["path"]), e["checkName"], verdict)
+        if not e["success"] and e.get("description"):
+            problems += [f"{e['checkName']}: {line}" for line in e["description"].splitlines()]
     console.print(table)
-    promoted = result.asset_materializations_for_node("champion_model")
-    if promoted:
-        for key, value in promoted[0].metadata.items():
-            console.print(f"{key}: {getattr(value, 'value', value)}")
-    console.print(f"run {result.run_id}: {'[green]success' if result.success else '[red]failed'}")
-    if not result.success:
-        raise typer.Exit(1)
+    for line in problems:
+        console.print(line, markup=False, highlight=False)
+    for ev in events:
+        if ev["__typename"] == "MaterializationEvent":
+            meta = {m["label"]: _value(m) for m in ev["metadataEntries"]}
+            asset = "/".join(ev["assetKey"]["path"])
+            for day, why in sorted((meta.get("days_skipped") or {}).items()):
+                console.print(f"{asset}: {day} skipped: {why}", markup=False, highlight=False)
+            for day, note in sorted((meta.get("day_notes") or {}).items()):
+                console.print(f"{asset}: {day}: {note}", markup=False, highlight=False)
+            if asset.endswith("champion") and meta:
+                console.print(f"{asset}: " + ", ".join(f"{k}={v}" for k, v in meta.items()))
+        elif ev["__typename"] == "ExecutionStepFailureEvent":
+            msg = (ev.get("error") or {}).get("message", "").strip().splitlines()
+            console.print(f"step {ev['stepKey']} failed: {msg[0] if msg else ''}", markup=False)
+
+
+def train(
+    dataset: Annotated[str, typer.Option(help="Dataset name (datasets/NAME.yaml).")] = "iot-fleet",
+    days: Annotated[
+        int | None,
+        typer.Option(help="Train on this many days ending at --end; default: every complete day."),
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(help="Last day (YYYY-MM-DD); default: the last day with data.")
+    ] = None,
+    wait: Annotated[bool, typer.Option(help="Follow the run until it ends.")] = True,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the run.")] = 3600.0,
+) -> None:
+    """Replay the days from Kafka, check them, train, gate and promote: a run of the dataset's
+    retrain job, queued on the Dagster instance like the schedule's and the sensor's."""
+    from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
+
+    from features.spec import SpecError, load_spec
+    from orchestration.defs.training.plan import plan_from_spec
+
+    settings = Settings()
+    try:
+        spec = load_spec(dataset)
+    except SpecError as exc:
+        raise fail(str(exc), 2) from None
+    topic = spec.topics(settings.topic_prefix, settings.partitions).sensor_readings
+    span = None if (days is not None and end is not None) else topic_span(settings, topic)
+    first, last = partition_range(days, end, span, datetime.now(UTC).date())
+    job = plan_from_spec(spec).job_name
+    url = f"http://{settings.host}:{settings.dagster_port}"
+    client = DagsterGraphQLClient(settings.host, port_number=settings.dagster_port, timeout=60)
+    try:
+        run_id = client.submit_job_execution(
+            job,
+            repository_location_name=LOCATION,
+            repository_name=REPOSITORY,
+            tags={RANGE_START: first, RANGE_END: last, "edaml/trigger": "cli"},
+        )
+    except DagsterGraphQLClientError as exc:
+        raise fail(
+            f"could not queue {job} on Dagster at {url}: {exc}; is the stack up (edaml stack up)?"
+        ) from None
+    console.print(f"{job} over {first} .. {last}: run {run_id} queued ({url}/runs/{run_id})")
+    if not wait:
+        return
+    deadline = time.monotonic() + timeout
+    status, shown = "QUEUED", ""
+    while time.monotonic() < deadline:
+        status = client.get_run_status(run_id).value
+        if status != shown:
+            console.print(f"run {run_id}: {status.lower()}")
+            shown = status
+        if status in TERMINAL:
+            break
+        time.sleep(2.0)  # polling the run's status, with a deadline
+    else:
+        raise fail(
+            f"run {run_id} still {status.lower()} after {timeout:.0f}s; see {url}/runs/{run_id}"
+        )
+    report(run_events(client, run_id))
+    if status != "SUCCESS":
+        raise fail(f"run {run_id}: {status.lower()} ({url}/runs/{run_id})")
 
 
 def register(app: typer.Typer) -> None:

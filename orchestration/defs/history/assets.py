@@ -28,7 +28,7 @@ from orchestration.defs.history.checks import CHECKS, Tolerances, judge_days, ru
 from orchestration.defs.history.columns import MaintenanceColumns, ReadingColumns
 from orchestration.defs.history.parquet import content_digest, write_atomic
 from orchestration.defs.history.partitions import daily_partitions, start_day
-from orchestration.defs.history.replay import DAY_MS, day_window, replay
+from orchestration.defs.history.replay import DAY_MS, END_OF_LOG_MS, day_window, replay
 from orchestration.defs.history.store import DatasetHistory
 from orchestration.defs.history.validity import DaySelection, select_days
 from orchestration.defs.resources import HistoryStorage, KafkaResource
@@ -81,11 +81,18 @@ def coverage(ts: pd.Series, day: str, cadence_ms: int) -> tuple[float, int, int]
     return min(1.0, max(0, last - first + cadence_ms) / DAY_MS), first, last
 
 
-def replay_day(
-    kafka: KafkaResource, spec: DatasetSpec, history: DatasetHistory, day: str
-) -> dict[str, Any]:
-    """Replay one day of readings (and maintenance) into Parquet; return its stats."""
-    start_ms, end_ms = day_window(day)
+def replay_days(
+    kafka: KafkaResource, spec: DatasetSpec, history: DatasetHistory, days: list[str]
+) -> list[dict[str, Any]]:
+    """Replay the days' readings (and maintenance) into Parquet, one folder per day; return
+    each day's stats.
+
+    A day holds the records whose event time falls in it, wherever they sit in the log: one
+    scan from the first offset at or after the first day's start (every record of these days is
+    at or after it) to the end of the log, so a late reading, or a file replayed again later,
+    lands in its own day."""
+    days = sorted(days)
+    start_ms = day_window(days[0])[0]
     topics = spec.topics(kafka.topic_prefix, kafka.partitions)
     sensors = list(spec.sensor_names)
     # A throwaway group: assign() with explicit offsets, nothing is ever committed.
@@ -96,45 +103,84 @@ def replay_day(
     t0 = time.perf_counter()
     readings, maintenance = ReadingColumns(sensors), MaintenanceColumns()
     try:
-        r_stats = replay(consumer, topics.sensor_readings, start_ms, end_ms, readings)
+        r_stats = replay(
+            consumer, topics.sensor_readings, start_ms, END_OF_LOG_MS, readings, timestamps=True
+        )
         m_stats = (
-            replay(consumer, topics.maintenance, start_ms, end_ms, maintenance)
+            replay(consumer, topics.maintenance, start_ms, END_OF_LOG_MS, maintenance)
             if has_maintenance(spec)
             else None
         )
     finally:
         consumer.close()
-    r_df, exact, conflicting = dedupe(readings.frame(), sensors)
-    m_df = maintenance.frame().drop_duplicates("event_id", ignore_index=True)
+    all_readings, all_maintenance = readings.frame(), maintenance.frame()
+    seconds = time.perf_counter() - t0
+    out = []
+    for day in days:
+        s, e = day_window(day)
+        in_day = all_readings[(all_readings["ts_ms"] >= s) & (all_readings["ts_ms"] < e)]
+        m_in_day = all_maintenance[(all_maintenance["ts_ms"] >= s) & (all_maintenance["ts_ms"] < e)]
+        out.append(
+            store_day(history, spec, day, in_day, m_in_day, readings.invalid_on(s), r_stats.topic)
+        )
+        out[-1]["seconds"] = round(seconds / len(days), 3)
+        out[-1]["events_per_s"] = round(
+            (r_stats.records + (m_stats.records if m_stats else 0)) / max(seconds, 1e-9)
+        )
+    return out
+
+
+def replay_day(
+    kafka: KafkaResource, spec: DatasetSpec, history: DatasetHistory, day: str
+) -> dict[str, Any]:
+    """Replay one day (see `replay_days`)."""
+    return replay_days(kafka, spec, history, [day])[0]
+
+
+def _offsets(df: pd.DataFrame) -> dict[str, list[int]]:
+    """Per partition, the offsets [first, last + 1) of the day's records."""
+    if df.empty:
+        return {}
+    g = df.groupby("partition")["offset"].agg(["min", "max"])
+    return {str(p): [int(lo), int(hi) + 1] for p, (lo, hi) in g.iterrows()}
+
+
+def store_day(
+    history: DatasetHistory,
+    spec: DatasetSpec,
+    day: str,
+    readings: pd.DataFrame,
+    maintenance: pd.DataFrame,
+    invalid: dict[str, int],
+    topic: str,
+) -> dict[str, Any]:
+    """Write one day's de-duplicated readings and maintenance events and their stats."""
+    start_ms, end_ms = day_window(day)
+    sensors = list(spec.sensor_names)
+    r_df, exact, conflicting = dedupe(readings.reset_index(drop=True), sensors)
+    m_df = maintenance.drop_duplicates("event_id", ignore_index=True)
     cov, first, last = coverage(r_df["ts_ms"], day, spec.cadence_ms)
     # The old verdict does not describe the new content: the checks write the next one.
     history.clear_verdict(day)
     write_atomic(r_df, history.readings_file(day))
     write_atomic(m_df, history.maintenance_file(day))
-    seconds = time.perf_counter() - t0
     stats: dict[str, Any] = {
         "day": day,
         "window_ms": [start_ms, end_ms],
         "readings": {
-            **r_stats.as_metadata(),
+            "topic": topic,
+            "partitions": sorted(int(p) for p in r_df["partition"].unique()),
+            "offsets": _offsets(r_df),
+            "records": len(readings) + sum(invalid.values()),
             "rows": len(r_df),
-            "invalid": dict(readings.invalid),
+            "invalid": invalid,
             "duplicates": {"exact": exact, "conflicting": conflicting},
             "digest": content_digest(r_df),
             "coverage": round(cov, 4),
             "first_ts_ms": first,
             "last_ts_ms": last,
         },
-        "maintenance": {
-            **(m_stats.as_metadata() if m_stats else {"topic": None, "records": 0}),
-            "rows": len(m_df),
-            "invalid": dict(maintenance.invalid),
-            "digest": content_digest(m_df),
-        },
-        "seconds": round(seconds, 3),
-        "events_per_s": round(
-            (r_stats.records + (m_stats.records if m_stats else 0)) / max(seconds, 1e-9)
-        ),
+        "maintenance": {"rows": len(m_df), "digest": content_digest(m_df)},
     }
     # Written last: a day is stored once its stats exist.
     history.write_stats(day, stats)
@@ -193,7 +239,7 @@ def history_assets(
         context: dg.AssetExecutionContext, kafka: KafkaResource, storage: HistoryStorage
     ) -> dg.MaterializeResult:
         history = stored_history(storage, name)
-        days = [replay_day(kafka, spec, history, day) for day in context.partition_keys]
+        days = replay_days(kafka, spec, history, list(context.partition_keys))
         for d in days:
             r = d["readings"]
             context.log.info(

@@ -46,9 +46,9 @@ CHECKS: dict[str, tuple[str, str]] = {
         "one event id carries different readings: the producer reuses ids; fix the source",
     ),
     "history_in_window": (
-        "Event times fall inside the day, late readings within the declared lateness "
-        "(mostly 0.999).",
-        "many readings arrive later than the spec's features.lateness: raise it or fix the source",
+        "Event times fall inside the day (a day holds the readings of its event times, however "
+        "late they arrived; mostly 0.999).",
+        "readings stored under the wrong day: replay the day again",
     ),
     "history_invalid_records": (
         "Few records are refused by the contract (at most 0.1 % of the day's records).",

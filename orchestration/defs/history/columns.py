@@ -15,6 +15,8 @@ from features.contract_columns import decode_readings
 
 log = logging.getLogger(__name__)
 
+DAY_MS = 86_400_000
+
 
 class ReadingColumns:
     """Sink for `replay`: decodes each batch of readings into columns with the contract's bulk
@@ -30,13 +32,22 @@ class ReadingColumns:
         self._partition: list[np.ndarray] = []
         self._offset: list[np.ndarray] = []
         self.invalid: Counter[str] = Counter()
+        #: Refused records by UTC day (epoch day number) of their record timestamp.
+        self.invalid_by_day: dict[int, Counter[str]] = {}
 
     def __call__(
-        self, values: Sequence[bytes], partitions: Sequence[int], offsets: Sequence[int]
+        self,
+        values: Sequence[bytes],
+        partitions: Sequence[int],
+        offsets: Sequence[int],
+        timestamps: Sequence[int] | None = None,
     ) -> None:
         cols, errors = decode_readings(values)
-        for _, exc in errors:
+        for i, exc in errors:
             self.invalid[exc.field] += 1
+            if timestamps is not None:
+                day = timestamps[i] // DAY_MS
+                self.invalid_by_day.setdefault(day, Counter())[exc.field] += 1
         part = np.asarray(partitions, dtype=np.int32)
         off = np.asarray(offsets, dtype=np.int64)
         if errors:
@@ -53,6 +64,10 @@ class ReadingColumns:
         )
         self._partition.append(part)
         self._offset.append(off)
+
+    def invalid_on(self, day_start_ms: int) -> dict[str, int]:
+        """The refused records of the day starting at `day_start_ms`, by field."""
+        return dict(self.invalid_by_day.get(day_start_ms // DAY_MS, {}))
 
     def __len__(self) -> int:
         return sum(len(p) for p in self._partition)

@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 BatchSink = Callable[[list[bytes], list[int], list[int]], None]
 
 DAY_MS = 24 * 3600 * 1000
+#: An end time after every record: the window runs to the end of the log.
+END_OF_LOG_MS = 2**62
 
 
 def day_window(day: str) -> tuple[int, int]:
@@ -85,37 +87,46 @@ def window_offsets(
 
 
 # Unbound methods of the C type: mapped over a batch, no attribute lookup per record.
-_value, _partition, _offset, _error = (
+_value, _partition, _offset, _error, _timestamp = (
     Message.value,
     Message.partition,
     Message.offset,
     Message.error,
+    Message.timestamp,
 )
 
 
+def record_times(msgs: list[Message]) -> list[int]:
+    """The record timestamps (ms) of consumed messages."""
+    return [t for _, t in map(_timestamp, msgs)]
+
+
 def _in_window(
-    msgs: list[Message], todo: dict[int, PartitionRange]
-) -> tuple[list[bytes], list[int], list[int]]:
-    """Values, partitions and offsets of a consumed batch, without the records at or past their
-    partition's end offset (or of a partition already done). Raises on an error message."""
+    msgs: list[Message], todo: dict[int, PartitionRange], times: bool = False
+) -> tuple[list[bytes], list[int], list[int], list[int]]:
+    """Values, partitions, offsets (and with `times` the record timestamps, else []) of a
+    consumed batch, without the records at or past their partition's end offset (or of a
+    partition already done). Raises on an error message."""
     if not msgs:
-        return [], [], []
+        return [], [], [], []
     errors = [e for e in map(_error, msgs) if e is not None]
     if errors:
         raise KafkaException(errors[0])
     values: list[bytes] = list(map(_value, msgs))  # type: ignore[arg-type]
     partitions: list[int] = list(map(_partition, msgs))  # type: ignore[arg-type]
     offsets: list[int] = list(map(_offset, msgs))  # type: ignore[arg-type]
+    ts = record_times(msgs) if times else []
     # A batch holds runs of each partition in offset order: only a run's last record can be
     # past the end, so one look per partition decides whether anything must go.
     last: dict[int, int] = dict(zip(partitions, offsets, strict=True))
     if all(p in todo and o < todo[p].end for p, o in last.items()):
-        return values, partitions, offsets
+        return values, partitions, offsets, ts
     keep = [p in todo and o < todo[p].end for p, o in zip(partitions, offsets, strict=True)]
     return (
         list(compress(values, keep)),
         list(compress(partitions, keep)),
         list(compress(offsets, keep)),
+        list(compress(ts, keep)),
     )
 
 
@@ -136,8 +147,10 @@ def replay(
     batch_size: int = 10_000,
     timeout: float = 30.0,
     overlap: bool = True,
+    timestamps: bool = False,
 ) -> ReplayStats:
-    """Read every record of `topic` between the window's offsets and hand them to `sink`.
+    """Read every record of `topic` between the window's offsets and hand them to `sink`
+    (with `timestamps`, their record timestamps too, as a fourth list).
 
     With `overlap`, `sink` runs on a worker thread (one batch at a time, in log order) while the
     next batch is consumed."""
@@ -159,11 +172,16 @@ def replay(
                 # A short timeout: consume() waits for a full batch, and the window's tail is
                 # smaller.
                 msgs = consumer.consume(num_messages=batch_size, timeout=0.1)
-                values, partitions, offsets = _in_window(msgs, todo)
+                values, partitions, offsets, ts = _in_window(msgs, todo, timestamps)
                 if values:
                     if pending is not None:
                         pending.result()
-                    pending = submit(sink, values, partitions, offsets)
+                    args = (
+                        (values, partitions, offsets, ts)
+                        if timestamps
+                        else (values, partitions, offsets)
+                    )
+                    pending = submit(sink, *args)
                     stats.records += len(values)
                     idle_since = time.monotonic()
                 # Positions, not the last record seen: transaction markers occupy offsets too.
