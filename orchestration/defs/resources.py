@@ -27,6 +27,8 @@ ENV_DEFAULTS: dict[str, str] = {
     "EDAML_HOME": ".edaml",
     "EDAML_TOPIC_PREFIX": "",
     "EDAML_PARTITIONS": "6",
+    # Prepended to the registered model names (tenants and tests apart).
+    "EDAML_MODEL_PREFIX": "",
 }
 
 
@@ -109,7 +111,7 @@ def default_resources() -> dict[str, Any]:
         ),
         "storage": HistoryStorage(home=env("EDAML_HOME")),
         "mlflow": MlflowResource(tracking_uri=env("MLFLOW_TRACKING_URI")),
-        "training": TrainingSettings(),
+        "training": TrainingSettings(model_prefix=env("EDAML_MODEL_PREFIX")),
         # Values passed between assets, stored per run (io_manager.py).
         "io_manager": RunStorageIOManager(home=env("EDAML_HOME")),
     }
