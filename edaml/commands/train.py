@@ -208,6 +208,11 @@ def train(
     url = f"http://{settings.host}:{settings.dagster_port}"
     client = DagsterGraphQLClient(settings.host, port_number=settings.dagster_port, timeout=60)
     try:
+        # The partitions start on the first event's day, read when the code location loads:
+        # reload it, so days replayed since it last loaded (an earlier era) are partitions.
+        reloaded = client.reload_repository_location(LOCATION)
+        if reloaded.status.value != "SUCCESS":
+            raise fail(f"the Dagster code location did not load: {reloaded.message}")
         run_id = client.submit_job_execution(
             job,
             repository_location_name=LOCATION,
