@@ -206,7 +206,9 @@ def train(
     first, last = partition_range(days, end, span, datetime.now(UTC).date())
     job = plan_from_spec(spec).job_name
     url = f"http://{settings.host}:{settings.dagster_port}"
-    client = DagsterGraphQLClient(settings.host, port_number=settings.dagster_port, timeout=60)
+    # Reloading the code location reads the topics and imports the models: minutes on a busy
+    # machine.
+    client = DagsterGraphQLClient(settings.host, port_number=settings.dagster_port, timeout=600)
     try:
         # The partitions start on the first event's day, read when the code location loads:
         # reload it, so days replayed since it last loaded (an earlier era) are partitions.
