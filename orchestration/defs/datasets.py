@@ -52,8 +52,12 @@ def all_definitions(
     """Every dataset's definitions with `resources` (default: the environment's)."""
     res = dict(resources or default_resources())
     specs = [load_spec(name) for name in (datasets or list_datasets())]
+    # Runs execute their steps in the run's own process: a retrain's steps run one after the
+    # other anyway (one slot per dataset pool), and a step subprocess would load the code
+    # location (topics, models) again for each step.
     return dg.Definitions.merge(
-        *(dataset_definitions(spec, res) for spec in specs), dg.Definitions(resources=res)
+        *(dataset_definitions(spec, res) for spec in specs),
+        dg.Definitions(resources=res, executor=dg.in_process_executor),
     )
 
 
