@@ -8,6 +8,7 @@ apply to it too: one retrain run per dataset at a time, the others wait in the q
 from __future__ import annotations
 
 import json
+import os
 import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
