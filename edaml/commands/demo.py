@@ -207,7 +207,7 @@ def _retrain(first: str, last: str, *, trigger: str, history_only: bool = False)
         return job.execute_in_process(
             instance=instance,
             tags={RANGE_START: first, RANGE_END: last, "edaml/trigger": trigger},
-            asset_selection=[dg.AssetKey("event_history")] if history_only else None,
+            asset_selection=[dg.AssetKey(["iot_fleet", "event_history"])] if history_only else None,
             raise_on_error=False,
         )
 
