@@ -103,6 +103,5 @@ def test_edaml_train_goes_through_the_instance_queue_one_run_per_dataset(
                 for e in instance.all_logs(run_id)
                 if e.dagster_event_type is not None
             }
-            # Enqueued by the CLI, dequeued and launched by the daemon.
-            assert dg.DagsterEventType.RUN_ENQUEUED in types
-            assert dg.DagsterEventType.RUN_DEQUEUED in types
+            # Enqueued by the CLI, launched by the daemon's run queue.
+            assert {dg.DagsterEventType.RUN_ENQUEUED, dg.DagsterEventType.RUN_STARTING} <= types
