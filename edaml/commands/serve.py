@@ -88,6 +88,10 @@ def serve(
     settings = Settings()
     mlflow.set_tracking_uri(settings.tracking_uri)
     os.environ.setdefault("MLFLOW_TRACKING_URI", settings.tracking_uri)
+    # The model watcher retries an unreachable registry with its own backoff: MLflow's client
+    # would otherwise retry one request for minutes before the watcher hears of it.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
     topics = settings.topics
     ensure_topics(settings.bootstrap, topics)
     cfg = ServeConfig(

@@ -184,18 +184,20 @@ class ScorerService:
         if not self.txn.open:
             self._apply_swaps()
         self._rebalanced = False
-        msgs = self.consumer.consume(self.bisect.limit, timeout=0.05)
-        if self._rebalanced and msgs:
-            # A rebalance ran inside this call: records fetched before it may lie past the
-            # committed offsets of an aborted transaction. Read again from the commit.
-            msgs = []
-            self._guard(lambda: self.parts.seek_committed(self.consumer, self._assignment))
+        bisecting = self.bisect.limit < self.cfg.batch_size
         try:
+            msgs = self.consumer.consume(self.bisect.limit, timeout=0.05)
+            if self._rebalanced and msgs:
+                # A rebalance ran inside this call: records fetched before it may lie past the
+                # committed offsets of an aborted transaction. Read again from the commit.
+                msgs = []
+                self.parts.seek_committed(self.consumer, self._assignment)
             if msgs:
                 self.txn.begin()
                 self._process(msgs)
             self._maybe_control()
-            if self.txn.due(time.monotonic()):
+            # while bisecting, a transaction holds one batch: its failure points at its records
+            if self.txn.due(time.monotonic()) or (bisecting and self.txn.open):
                 self._commit()
         except Fenced:
             raise
@@ -215,6 +217,7 @@ class ScorerService:
         append_ts = txn.input_ts.append
         n_in = 0
         take_poison = self.bisect.take_poison
+        rid = ("", -1, -1)
         for m in msgs:
             err = m.error()
             if err is not None:
@@ -225,7 +228,8 @@ class ScorerService:
             n_in += 1
             append_ts(m.timestamp()[1])
             key = (m.topic() or "", m.partition() or 0)
-            poison = take_poison((key[0], key[1], m.offset() or 0))
+            rid = (key[0], key[1], m.offset() or 0)
+            poison = take_poison(rid)
             if poison is not None:
                 self._dlq(m, "poison", poison)
                 continue
@@ -238,12 +242,11 @@ class ScorerService:
                 keys.append(key)
             except Exception as exc:  # ContractError, or a parser bug: neither stops the service
                 self._dlq(m, "parse", exc)
-        if n_in == 1 and len(msgs) == 1:
-            m = msgs[0]
-            txn.only = (m.topic() or "", m.partition() or 0, m.offset() or 0)
         self.parts.dirty.update(keys)
         self.metrics.events_in.inc(n_in)
         txn.records += n_in
+        if txn.records == 1 and n_in == 1:
+            txn.only = rid
         if readings:
             readings, sources, keys = self._admit(readings, sources, keys)
         if not readings:
