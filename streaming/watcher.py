@@ -23,7 +23,7 @@ from collections.abc import Callable
 from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
 from confluent_kafka import OFFSET_END, Consumer, TopicPartition
@@ -74,6 +74,7 @@ class ModelWatcher:
         lifecycle_topic: str | None = None,
         loader: Loader | None = None,
         client: MlflowClient | None = None,
+        kafka_conf: dict[str, Any] | None = None,
     ) -> None:
         self.names = names
         self.roles: tuple[Role, ...] = ("champion", "challenger") if shadow else ("champion",)
@@ -82,6 +83,7 @@ class ModelWatcher:
         self.poll_interval_s = poll_interval_s
         self.bootstrap = bootstrap
         self.lifecycle_topic = lifecycle_topic
+        self.kafka_conf = kafka_conf or {}  # e.g. the service's logger and error callback
         self.client = client or MlflowClient()
         self.loader: Loader = loader or (
             lambda n, v: load_model_version(n, version=v, client=self.client)
@@ -93,6 +95,8 @@ class ModelWatcher:
         #: versions whose load failed transiently: (next attempt at, backoff)
         self.retry: dict[tuple[str, str], tuple[float, float]] = {}
         self.last_poll_ok: float = 0.0
+        #: the last poll's error while the registry is unreachable ("" when it answers)
+        self.registry_error = ""
         self.initial_done = threading.Event()
         self._wake_reason = "poll"
         # Versions already loaded and checked (e.g. the challenger served in the shadow): a
@@ -137,10 +141,19 @@ class ModelWatcher:
                 trigger, self._wake_reason = self._wake_reason, "poll"
                 started = self.check_all(trigger=trigger)
                 self.last_poll_ok = time.monotonic()
+                if self.registry_error:
+                    log.info("model registry reachable again")
+                    self.registry_error = ""
                 if not self.initial_done.is_set():
                     futures.wait(started)
-            except Exception:
-                log.exception("model registry poll failed; keeping the current versions")
+            except Exception as exc:
+                if not self.registry_error:  # once per outage, not once per poll
+                    log.warning(
+                        "model registry poll failed (%s); keeping the current versions and "
+                        "retrying quietly",
+                        exc,
+                    )
+                self.registry_error = f"{type(exc).__name__}: {exc}"[:500]
             self.initial_done.set()  # also after a failed poll: never block serving on MLflow
             self._wake.wait(self.poll_interval_s)
             self._wake.clear()
@@ -153,6 +166,7 @@ class ModelWatcher:
                 "group.id": f"edaml-watcher-{uuid.uuid4()}",  # never committed; read live only
                 "enable.auto.commit": False,
                 "isolation.level": "read_committed",
+                **self.kafka_conf,
             }
         )
         try:

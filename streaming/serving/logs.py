@@ -42,6 +42,7 @@ class OncePerState(logging.Filter):
 
 LIBRDKAFKA_LOG = logging.getLogger("edaml.librdkafka")
 LIBRDKAFKA_LOG.addFilter(OncePerState())
+_DEDUP = OncePerState()  # other client errors: a repeat of the previous one is dropped
 
 #: errors that mean "the broker is unreachable", reported through the clients' error_cb
 _CONNECTION_ERRORS = frozenset(
@@ -59,7 +60,8 @@ class ConnectionState:
 
     def error_cb(self, err: KafkaError) -> None:
         if err.code() not in _CONNECTION_ERRORS:
-            log.warning("kafka client error: %s", err)
+            if _DEDUP.filter(log.makeRecord(log.name, 30, "", 0, "%s", (err.str(),), None)):
+                log.warning("kafka client error: %s", err)
             return
         with self._lock:
             if self.down_since:

@@ -33,8 +33,14 @@ RETRY_MAX_S = 15.0
 
 
 class PartitionStates:
-    def __init__(self, cfg: ServeConfig, make_features: Callable[[], Any]) -> None:
+    def __init__(
+        self,
+        cfg: ServeConfig,
+        make_features: Callable[[], Any],
+        client_conf: dict[str, Any] | None = None,
+    ) -> None:
         self.cfg = cfg
+        self.client_conf = client_conf or {}
         self.features = PartitionedFeatures(make_features)
         self.event_time = EventTimePolicy(cfg.future_skew_ms, cfg.past_horizon_ms)
         self.horizon_ms = (
@@ -147,7 +153,7 @@ class PartitionStates:
 
     def _rebuild(self, committed: list[TopicPartition]) -> RebuildStats:
         stats = RebuildStats()
-        conf = consumer_config(self.cfg.bootstrap, f"{self.cfg.group}-rebuild")
+        conf = consumer_config(self.cfg.bootstrap, f"{self.cfg.group}-rebuild", **self.client_conf)
         items = read_window(
             conf, committed, self.horizon_ms, timeout_s=self.cfg.rebuild_timeout_s, stats=stats
         )

@@ -57,14 +57,14 @@ class ScorerService:
         self.instance_id = cfg.instance_id or default_instance_id()
         self.metrics = ScorerMetrics()
         self.slots = make_slots(cfg)
-        self.parts = PartitionStates(cfg, self.make_features)
+        self.connection = ConnectionState()
+        self.parts = PartitionStates(cfg, self.make_features, self.connection.client_config())
         self.features = self.parts.features
         self.state = ScorerState(self.features, self.fs_version, shadow_enabled=cfg.shadow)
         self.health = Health(
             stuck_after_s=cfg.stuck_after_s, max_batch_failures=cfg.max_batch_failures
         )
         self.bisect = Bisector(cfg.batch_size)
-        self.connection = ConnectionState()
         self.watcher = watcher or ModelWatcher(
             cfg.models,
             feature_set_version=self.fs_version,
@@ -73,6 +73,7 @@ class ScorerService:
             poll_interval_s=cfg.alias_poll_s,
             bootstrap=cfg.bootstrap,
             lifecycle_topic=cfg.topics.model_lifecycle,
+            kafka_conf=self.connection.client_config(),
         )
         self._running = threading.Event()
         self._stopped = threading.Event()
@@ -223,7 +224,7 @@ class ScorerService:
             if err is not None:
                 if err.fatal():
                     raise KafkaException(err)
-                log.warning("consumer error: %s", err)
+                self.connection.error_cb(err)  # logged once per change of state
                 continue
             n_in += 1
             append_ts(m.timestamp()[1])
@@ -493,6 +494,7 @@ class ScorerService:
             "devices": self.parts.device_count(),
             "evicted_devices": self.parts.evicted,
             "batch_limit": self.bisect.limit,
+            "registry_error": self.watcher.registry_error,
             "rebuild": {
                 "count": len(rebuilds),
                 "records": sum(r.records for r in rebuilds),

@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 import pytest
+from chaos_support import ChaosBroker, Serve
 from confluent_kafka import Consumer, Message, Producer
-from conftest import ChaosBroker, Serve
 from mlflow import MlflowClient
 from scorer_test_support import read_to_end, reading, valid_bytes
 
@@ -50,11 +50,12 @@ def _produce(bootstrap: str, topics: Topics) -> set[str]:
     p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
     ids: set[str] = set()
     poison = list(_poison().items())
+    every = N // len(poison)  # one poison record every `every` readings, from N / 10 on
     for i in range(N):
         r = reading(i % 150, i)
         ids.add(r.event_id)
         p.produce(topics.sensor_readings, key=r.device_id, value=valid_bytes(r))
-        if i % (N // len(poison)) == N // 10 and poison:
+        if i % every == N // 10 and poison:
             kind, raw = poison.pop()
             p.produce(
                 topics.sensor_readings,

@@ -15,8 +15,8 @@ from pathlib import Path
 import mlflow
 import orjson
 import pytest
+from chaos_support import Serve
 from confluent_kafka import Producer
-from conftest import Serve
 from scorer_test_support import read_to_end, reading, register, valid_bytes
 
 from edaml.services import Service, free_port
