@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 import numpy as np
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from features.contract import ContractError, encode, parse_reading
 from features.readings import SensorReading
@@ -42,6 +42,10 @@ from streaming.watcher import ModelWatcher, Swap
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_S = 1.0
+
+
+class ConsumerFailed(RuntimeError):
+    """The group consumer hit a fatal error: it is replaced by a new one."""
 
 
 class ScorerService:
@@ -133,24 +137,7 @@ class ScorerService:
             client = self.connection.client_config()
             if self._running.is_set():
                 self.txn = Checkpoint(cfg, self.instance_id, client)
-                self.consumer = make_consumer(
-                    cfg.bootstrap,
-                    cfg.group,
-                    **{
-                        "client.id": f"edaml-scorer-{self.instance_id}",
-                        # Static membership: a restarted instance (same id) takes its
-                        # partitions back at once instead of after the session timeout.
-                        "group.instance.id": f"edaml-scorer-{self.instance_id}",
-                        **client,
-                        **cfg.consumer_overrides,
-                    },
-                )
-                self.consumer.subscribe(
-                    [cfg.topics.sensor_readings],
-                    on_assign=self._on_assign,
-                    on_revoke=self._on_revoke,
-                    on_lost=self._on_lost,
-                )
+                self._new_consumer()
                 log.info("scorer %s serving %s in %s mode", self.instance_id, cfg.models, cfg.mode)
             while self._running.is_set():
                 self._step()
@@ -163,6 +150,45 @@ class ScorerService:
             )
         finally:
             self._close()
+
+    def _new_consumer(self) -> None:
+        """(Re)create the group consumer. A consumer that hit a fatal error (e.g. "static
+        consumer fenced" after the group coordinator moved) cannot be used again."""
+        cfg = self.cfg
+        if self.consumer is not None:
+            log.warning("recreating the consumer after a fatal error")
+            self.parts.lost()
+            self.health.assigned = False
+            with contextlib.suppress(Exception):
+                self.consumer.close()
+        self.consumer = make_consumer(
+            cfg.bootstrap,
+            cfg.group,
+            **{
+                "client.id": f"edaml-scorer-{self.instance_id}",
+                # Static membership: a restarted instance (same id) takes its partitions
+                # back at once instead of after the session timeout.
+                "group.instance.id": f"edaml-scorer-{self.instance_id}",
+                **self.connection.client_config(),
+                **cfg.consumer_overrides,
+            },
+        )
+        self.consumer.subscribe(
+            [cfg.topics.sensor_readings],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+
+    def _consume(self) -> list[Message]:
+        assert self.consumer is not None
+        try:
+            return self.consumer.consume(self.bisect.limit, timeout=0.05)
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            if isinstance(err, KafkaError) and err.fatal():
+                raise ConsumerFailed(err.str()) from exc
+            raise
 
     def _wait_initial_models(self) -> None:
         """Serve from the first record with the current champions, not with fallback rules
@@ -187,7 +213,7 @@ class ScorerService:
         self._rebalanced = False
         bisecting = self.bisect.limit < self.cfg.batch_size
         try:
-            msgs = self.consumer.consume(self.bisect.limit, timeout=0.05)
+            msgs = self._consume()
             if self._rebalanced and msgs:
                 # A rebalance ran inside this call: records fetched before it may lie past the
                 # committed offsets of an aborted transaction. Read again from the commit.
@@ -202,6 +228,9 @@ class ScorerService:
                 self._commit()
         except Fenced:
             raise
+        except ConsumerFailed as exc:
+            self._on_failure(exc)
+            self._new_consumer()
         except Exception as exc:  # never crash on one batch: abort it and retry from the commit
             if is_fenced(exc):
                 raise Fenced(str(exc)) from exc
@@ -223,7 +252,7 @@ class ScorerService:
             err = m.error()
             if err is not None:
                 if err.fatal():
-                    raise KafkaException(err)
+                    raise ConsumerFailed(err.str())
                 self.connection.error_cb(err)  # logged once per change of state
                 continue
             n_in += 1
@@ -386,7 +415,7 @@ class ScorerService:
             log.exception("error in the loop; aborting the open transaction", exc_info=exc)
         self.metrics.transactions.labels("aborted").inc()
         self.health.failed(f"{type(exc).__name__}: {exc}")
-        if caused_by_data(exc):
+        if caused_by_data(exc) and not isinstance(exc, ConsumerFailed):
             self.bisect.failed(self.txn.records, self.txn.only, exc)
         self._guard(self.txn.abort)
         self._guard(lambda: self.parts.rewind(self.consumer))
