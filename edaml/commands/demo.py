@@ -236,24 +236,21 @@ def _gate_table(result: Any) -> tuple[Table, list[str]]:
         "failure_recall_1h",
         "false alarms/device-day",
     )
-    for mat in result.asset_materializations_for_node("model_evaluation"):
+    metrics = ("pr_auc", "precision", "recall", "failure_recall_1h", "false_alarms_per_device_day")
+    for event in result.get_asset_materialization_events():
+        mat = event.event_specific_data.materialization
         meta = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
-        models = sorted({k.split("/")[0] for k in meta if k.count("/") == 2})
-        for name in models:
-            for role in ("challenger", "champion", "rules"):
-                vals = [
-                    meta.get(f"{name}/{role}/{m}")
-                    for m in (
-                        "pr_auc",
-                        "precision",
-                        "recall",
-                        "failure_recall_1h",
-                        "false_alarms_per_device_day",
-                    )
-                ]
-                if all(v is None for v in vals):
-                    continue
-                table.add_row(name, role, *("-" if v is None else f"{float(v):.3f}" for v in vals))
+        entry = meta.get("evaluation")
+        if not isinstance(entry, dict) or "model" not in entry:
+            continue  # not a model's evaluation
+        for role in ("challenger", "champion", "rules"):
+            vals = [meta.get(f"{role}/{m}") for m in metrics]
+            if any(v is not None for v in vals):
+                table.add_row(
+                    str(entry["model"]),
+                    role,
+                    *("-" if v is None else f"{float(v):.3f}" for v in vals),
+                )
     failed = [ev.check_name for ev in result.get_asset_check_evaluations() if not ev.passed]
     return table, failed
 
