@@ -27,6 +27,21 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "EDAML_MLFLOW_TRACKING_URI"),
     )
+    kafka_properties: Path | None = Field(
+        default=None,
+        description="A file of Kafka client properties (`key=value` lines) for every client; "
+        "EDAML_KAFKA_<PROPERTY> variables override it (streaming/kafka.py reads both)",
+    )
+    kafka_replication_factor: int = Field(
+        default=1, ge=1, description="Copies of each topic edaml creates (3 on a cluster)"
+    )
+    kafka_min_insync_replicas: int | None = Field(
+        default=None, ge=1, description="min.insync.replicas of the topics edaml creates"
+    )
+    topic_partitions: dict[str, int] = Field(
+        default_factory=dict,
+        description='Partitions per topic by design name, JSON: {"iot.sensor-readings": 12}',
+    )
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     kafka_version: str = "4.1.1"
@@ -52,7 +67,13 @@ class Settings(BaseSettings):
 
     @property
     def topics(self) -> Topics:
-        return Topics(prefix=self.topic_prefix, partitions=self.partitions)
+        return Topics(
+            prefix=self.topic_prefix,
+            partitions=self.partitions,
+            replication_factor=self.kafka_replication_factor,
+            min_insync_replicas=self.kafka_min_insync_replicas,
+            topic_partitions=self.topic_partitions,
+        )
 
     @property
     def home_abs(self) -> Path:

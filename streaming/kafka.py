@@ -1,11 +1,20 @@
-"""A thin layer over confluent-kafka: client construction, topic creation, readiness."""
+"""A thin layer over confluent-kafka: client construction, topic creation, readiness.
+
+Every producer, consumer and admin client edaml makes goes through `client_config`, which layers
+the deployment's client properties over edaml's defaults: a properties file named by
+EDAML_KAFKA_PROPERTIES (`key=value` lines, as for Kafka's Java tools), then variables
+EDAML_KAFKA_<PROPERTY> (`EDAML_KAFKA_SECURITY_PROTOCOL=SASL_SSL` sets `security.protocol`). That
+is how a secured cluster (SASL, TLS) is reached by the CLI, the Dagster assets and the scorer.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -30,10 +39,85 @@ LEADERLESS: frozenset[int] = frozenset(
     }
 )
 
+ENV_PREFIX = "EDAML_KAFKA_"
+PROPERTIES_VAR = "EDAML_KAFKA_PROPERTIES"
+#: Variables under ENV_PREFIX that are edaml's own settings (edaml/settings.py), not client
+#: properties; tests/unit checks that the list matches the settings.
+EDAML_KAFKA_SETTINGS = frozenset(
+    {
+        "BOOTSTRAP_SERVERS",
+        "PORT",
+        "CONTROLLER_PORT",
+        "VERSION",
+        "HEAP",
+        "PROPERTIES",
+        "REPLICATION_FACTOR",
+        "MIN_INSYNC_REPLICAS",
+    }
+)
+
+
+class KafkaSettingsError(ValueError):
+    """The client properties (file or variables) cannot be used; the message says which."""
+
+
+def parse_properties(text: str, *, source: str = "properties") -> Config:
+    """`key=value` (or `key: value`) lines; blank lines and `#`/`!` comments are skipped."""
+    conf: Config = {}
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line[0] in "#!":
+            continue
+        cut = min((i for i in (line.find("="), line.find(":")) if i > 0), default=-1)
+        if cut < 0:
+            raise KafkaSettingsError(f"{source}:{lineno}: expected `key=value`, got {line!r}")
+        conf[line[:cut].strip()] = line[cut + 1 :].strip()
+    return conf
+
+
+def env_properties(environ: Mapping[str, str]) -> Config:
+    """Client properties from EDAML_KAFKA_<PROPERTY> variables (`_` becomes `.`, lower case)."""
+    return {
+        key[len(ENV_PREFIX) :].lower().replace("_", "."): value
+        for key, value in environ.items()
+        if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX) :] not in EDAML_KAFKA_SETTINGS
+    }
+
+
+def deployment_properties(environ: Mapping[str, str] | None = None) -> Config:
+    """The deployment's client properties: the file of EDAML_KAFKA_PROPERTIES, then variables."""
+    env = os.environ if environ is None else environ
+    conf: Config = {}
+    path = env.get(PROPERTIES_VAR)
+    if path:
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise KafkaSettingsError(
+                f"{PROPERTIES_VAR}={path}: cannot read the file ({exc.strerror}); "
+                "fix the path or unset the variable"
+            ) from None
+        conf.update(parse_properties(text, source=path))
+    conf.update(env_properties(env))
+    return conf
+
+
+def client_config(
+    bootstrap: str, defaults: Mapping[str, Any] | None = None, **overrides: Any
+) -> Config:
+    """The one place a client's configuration is assembled: edaml's `defaults` for the client
+    kind, then the deployment's properties (file, variables), then the caller's `overrides`
+    (what the code needs to be correct, e.g. `transactional.id`). `bootstrap` always wins: it is
+    the cluster the caller was told to use."""
+    conf: Config = dict(defaults or {})
+    conf.update(deployment_properties())
+    conf.update(overrides)
+    conf["bootstrap.servers"] = bootstrap
+    return conf
+
 
 def producer_config(bootstrap: str, **overrides: Any) -> Config:
-    conf: Config = {
-        "bootstrap.servers": bootstrap,
+    defaults: Config = {
         # Idempotence: retries never duplicate or reorder a partition's records.
         "enable.idempotence": True,
         # Batch for throughput: a few ms of linger fills batches at high rates.
@@ -43,14 +127,11 @@ def producer_config(bootstrap: str, **overrides: Any) -> Config:
         "queue.buffering.max.messages": 1_000_000,
         "queue.buffering.max.kbytes": 1_048_576,
     }
-    conf.update(overrides)
-    return conf
+    return client_config(bootstrap, defaults, **overrides)
 
 
 def consumer_config(bootstrap: str, group_id: str, **overrides: Any) -> Config:
-    conf: Config = {
-        "bootstrap.servers": bootstrap,
-        "group.id": group_id,
+    defaults: Config = {
         # Offsets are committed by the application after its output is produced.
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
@@ -58,8 +139,7 @@ def consumer_config(bootstrap: str, group_id: str, **overrides: Any) -> Config:
         "isolation.level": "read_committed",
         "enable.partition.eof": False,
     }
-    conf.update(overrides)
-    return conf
+    return client_config(bootstrap, defaults, **{"group.id": group_id, **overrides})
 
 
 def make_producer(bootstrap: str, **overrides: Any) -> Producer:
@@ -70,6 +150,10 @@ def make_consumer(bootstrap: str, group_id: str, **overrides: Any) -> Consumer:
     return Consumer(consumer_config(bootstrap, group_id, **overrides))
 
 
+def make_admin(bootstrap: str, **overrides: Any) -> AdminClient:
+    return AdminClient(client_config(bootstrap, **overrides))
+
+
 def ensure_topics(
     bootstrap: str,
     topics: Topics,
@@ -77,24 +161,29 @@ def ensure_topics(
     names: Iterable[str] | None = None,
     timeout: float = 30.0,
 ) -> list[str]:
-    """Create the design's topics (or `names` of them) that do not exist yet; return the created."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    """Create the design's topics (or `names` of them) that do not exist yet; return the created.
+    Partitions per topic, the replication factor and `min.insync.replicas` come from `topics`."""
+    admin = make_admin(bootstrap)
     wanted = list(names) if names is not None else list(TOPIC_CONFIGS)
     existing = set(admin.list_topics(timeout=timeout).topics)
     new = [
         NewTopic(
             topics.name(t),
             num_partitions=topics.partitions_of(t),
-            replication_factor=1,
-            config=dict(TOPIC_CONFIGS.get(t, {})),
+            replication_factor=topics.replication_factor,
+            config=topics.config_of(t),
         )
         for t in wanted
         if topics.name(t) not in existing
     ]
+    created = _create(admin, new, timeout) if new else []
+    wait_for_leaders(admin, [topics.name(t) for t in wanted], timeout=timeout)
+    return created
+
+
+def _create(admin: AdminClient, new: list[NewTopic], timeout: float) -> list[str]:
+    """Create `new` topics; those that exist already are not an error. Return the created."""
     created: list[str] = []
-    if not new:
-        wait_for_leaders(admin, [topics.name(t) for t in wanted], timeout=timeout)
-        return created
     for name, fut in admin.create_topics(new, request_timeout=timeout).items():
         try:
             fut.result(timeout)
@@ -104,7 +193,6 @@ def ensure_topics(
             if isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
                 continue
             raise
-    wait_for_leaders(admin, [topics.name(t) for t in wanted], timeout=timeout)
     return created
 
 
@@ -166,19 +254,21 @@ def watermarks(
 
 
 def create_topic(
-    bootstrap: str, name: str, *, partitions: int = 1, config: Mapping[str, str] | None = None
+    bootstrap: str,
+    name: str,
+    *,
+    partitions: int = 1,
+    config: Mapping[str, str] | None = None,
+    replication_factor: int = 1,
 ) -> None:
     """Create one topic by its full name (idempotent)."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    fut = admin.create_topics(
-        [NewTopic(name, num_partitions=partitions, replication_factor=1, config=dict(config or {}))]
-    )[name]
-    try:
-        fut.result(30)
-    except KafkaException as exc:
-        err = exc.args[0]
-        if not (isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS):
-            raise
+    topic = NewTopic(
+        name,
+        num_partitions=partitions,
+        replication_factor=replication_factor,
+        config=dict(config or {}),
+    )
+    _create(make_admin(bootstrap), [topic], 30.0)
 
 
 def _accepts_connections(bootstrap: str) -> bool:
@@ -201,9 +291,7 @@ def wait_until_ready(bootstrap: str, *, timeout: float = 60.0) -> None:
             continue
         try:
             # log_level 0: a broker that is still booting is expected, not worth a log line.
-            admin = AdminClient(
-                {"bootstrap.servers": bootstrap, "socket.timeout.ms": 2000, "log_level": 0}
-            )
+            admin = make_admin(bootstrap, **{"socket.timeout.ms": 2000, "log_level": 0})
             admin.list_topics(timeout=2)
             create_topic(bootstrap, "__edaml_ready")
             return

@@ -27,6 +27,7 @@ from confluent_kafka import Consumer, Message, TopicPartition
 
 from features.contract import parse_reading
 from features.readings import SensorReading
+from streaming.kafka import make_consumer
 
 log = logging.getLogger(__name__)
 
@@ -153,14 +154,14 @@ def read_window(
     st.partitions = len(todo)
     if not todo or horizon_ms <= 0:
         return
-    conf = {
-        **conf,
-        "group.id": f"{conf.get('group.id', 'edaml')}-rebuild-{uuid.uuid4().hex[:8]}",
+    overrides = {
+        **{k: v for k, v in conf.items() if k not in ("bootstrap.servers", "group.id")},
         # large fetches: a rebuild reads whole hours of a partition at once
         "max.partition.fetch.bytes": 8 * 1024 * 1024,
         "fetch.max.bytes": 64 * 1024 * 1024,
     }
-    consumer = Consumer(conf)
+    group = f"{conf.get('group.id', 'edaml')}-rebuild-{uuid.uuid4().hex[:8]}"
+    consumer = make_consumer(conf["bootstrap.servers"], group, **overrides)
     t0 = time.perf_counter()
     try:
         ends: dict[PartitionKey, int] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 SENSOR_READINGS = "iot.sensor-readings"
@@ -30,11 +31,25 @@ PARTITIONED = frozenset({SENSOR_READINGS, MAINTENANCE, SCORED, ALERTS, DLQ})
 
 @dataclass(frozen=True, slots=True)
 class Topics:
-    """The concrete topic names for one deployment (or one test): `prefix` + design name."""
+    """The concrete topic names for one deployment (or one test): `prefix` + design name, and
+    how they are laid out when edaml creates them: `partitions` for each keyed topic unless
+    `topic_partitions` names the topic (by its design name), `replication_factor` copies, and
+    `min_insync_replicas` (None: the broker's default) for acknowledged writes."""
 
     prefix: str = ""
     partitions: int = 6
     names: tuple[str, ...] = field(default=tuple(TOPIC_CONFIGS))
+    replication_factor: int = 1
+    min_insync_replicas: int | None = None
+    topic_partitions: Mapping[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.topic_partitions) - set(TOPIC_CONFIGS))
+        if unknown:
+            raise ValueError(
+                f"topic_partitions names unknown topic(s) {unknown}; use design names from "
+                f"{sorted(TOPIC_CONFIGS)}"
+            )
 
     def name(self, topic: str) -> str:
         return f"{self.prefix}{topic}"
@@ -68,4 +83,13 @@ class Topics:
         return self.name(MODEL_MONITORING)
 
     def partitions_of(self, topic: str) -> int:
+        if topic in self.topic_partitions:
+            return self.topic_partitions[topic]
         return self.partitions if topic in PARTITIONED else 1
+
+    def config_of(self, topic: str) -> dict[str, str]:
+        """The topic configs edaml creates `topic` with (design configs and min.insync.replicas)."""
+        conf = dict(TOPIC_CONFIGS.get(topic, {}))
+        if self.min_insync_replicas is not None:
+            conf["min.insync.replicas"] = str(self.min_insync_replicas)
+        return conf

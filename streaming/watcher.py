@@ -26,10 +26,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
-from confluent_kafka import OFFSET_END, Consumer, TopicPartition
+from confluent_kafka import OFFSET_END, TopicPartition
 from mlflow import MlflowClient
 
 from features.contract_events import ModelLifecycleEvent
+from streaming.kafka import make_consumer
 from streaming.registry import (
     LoadedModel,
     ModelLoadError,
@@ -160,15 +161,8 @@ class ModelWatcher:
 
     def _lifecycle_loop(self) -> None:
         assert self.bootstrap and self.lifecycle_topic
-        consumer = Consumer(
-            {
-                "bootstrap.servers": self.bootstrap,
-                "group.id": f"edaml-watcher-{uuid.uuid4()}",  # never committed; read live only
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-                **self.kafka_conf,
-            }
-        )
+        # A group of its own, never committed: it reads live records only.
+        consumer = make_consumer(self.bootstrap, f"edaml-watcher-{uuid.uuid4()}", **self.kafka_conf)
         try:
             consumer.assign([TopicPartition(self.lifecycle_topic, 0, OFFSET_END)])
             while not self._stop.is_set():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
 import typer
@@ -85,7 +86,7 @@ def create_topics(
     settings = Settings()
     topics = settings.topics
     if partitions is not None:
-        topics = type(topics)(prefix=topics.prefix, partitions=partitions)
+        topics = dataclasses.replace(topics, partitions=partitions)
     try:
         created = ensure_topics(settings.bootstrap, topics)
     except Exception as exc:  # the client's errors are varied; each gets one line
