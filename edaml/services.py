@@ -1,8 +1,9 @@
 """Background processes that edaml starts itself: start, wait for health, status, stop.
 
-Each service is a process group started with its own session, its pid kept in
-`<home>/run/<name>.pid` and its output in `<home>/logs/<name>.log`. `down` stops only what
-edaml started, by those pids.
+Each service is a process group started with its own session, its pid (and the process's
+start time, so a recycled pid is never mistaken for it) kept in `<home>/run/<name>.pid` and its
+output in `<home>/logs/<name>.log`. `down` stops only what edaml started, by those pids.
+Processes are inspected with psutil, so this works where there is no /proc (macOS).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import psutil
 
 log = logging.getLogger(__name__)
 
@@ -42,18 +45,17 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def pid_alive(pid: int) -> bool:
+def pid_alive(pid: int, started: float | None = None) -> bool:
+    """The process exists, is not a zombie, and (when `started` is given) is the one that
+    started at that time rather than a later process given the same pid."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return started is None or abs(proc.create_time() - started) < 1.0
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        return True
-    # A zombie child still answers kill(0); treat it as gone.
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ", 1)[1][0] != "Z"
-    except OSError:
+    except psutil.AccessDenied:
         return True
 
 
@@ -80,11 +82,14 @@ class Service:
         return self.home / "logs" / f"{self.name}.log"
 
     def pid(self) -> int | None:
+        """The pid of the running service, from its pid file (`<pid> [<start time>]`)."""
         try:
-            pid = int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
+            fields = self.pid_file.read_text().split()
+            pid = int(fields[0])
+            started = float(fields[1]) if len(fields) > 1 else None
+        except (OSError, ValueError, IndexError):
             return None
-        return pid if pid_alive(pid) else None
+        return pid if pid_alive(pid, started) else None
 
     def running(self) -> bool:
         return self.pid() is not None
@@ -116,7 +121,11 @@ class Service:
                 cwd=self.cwd,
                 start_new_session=True,  # its own process group: `down` stops children too
             )
-        self.pid_file.write_text(str(proc.pid))
+        try:
+            started = f" {psutil.Process(proc.pid).create_time()}"
+        except psutil.Error:
+            started = ""
+        self.pid_file.write_text(f"{proc.pid}{started}")
         self._proc = proc
         return True
 
@@ -169,22 +178,13 @@ class Service:
 
 
 def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # Members may all be zombies waiting for us to reap them.
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    """Some member of process group `pgid` still runs (zombies waiting to be reaped do not)."""
+    for proc in psutil.process_iter():
         try:
-            fields = (entry / "stat").read_text().rsplit(") ", 1)[1].split()
-        except (OSError, IndexError):
+            if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
+                return True
+        except (ProcessLookupError, psutil.Error):
             continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
     return False
 
 

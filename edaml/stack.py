@@ -12,12 +12,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edaml.broker import kafka_service, prepare_kafka
-from edaml.services import Service, http_ok
+from edaml.services import Service, StackError, http_ok
 from edaml.settings import Settings
 
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+#: The Dagster workspace: the checkout's at its root, an installed wheel's inside the package.
+_WORKSPACES = (REPO_ROOT / "workspace.yaml", Path(__file__).resolve().with_name("workspace.yaml"))
+
+
+def workspace_file() -> Path:
+    """The workspace.yaml Dagster loads edaml's code location from."""
+    found = next((w for w in _WORKSPACES if w.is_file()), None)
+    if found is None:
+        raise StackError(
+            f"workspace.yaml not found (looked at {', '.join(map(str, _WORKSPACES))}); "
+            "reinstall edaml"
+        )
+    return found
 
 
 def _bin(name: str) -> str:
@@ -123,7 +136,7 @@ def dagster_webserver(settings: Settings) -> Service:
         command=[
             _bin("dagster-webserver"),
             "-w",
-            str(REPO_ROOT / "workspace.yaml"),
+            str(workspace_file()),
             "-h",
             settings.host,
             "-p",
@@ -134,7 +147,7 @@ def dagster_webserver(settings: Settings) -> Service:
         ports={"EDAML_DAGSTER_PORT": (settings.host, settings.dagster_port)},
         healthy=lambda: http_ok(f"{url}/server_info"),
         env=_dagster_env(settings),
-        cwd=REPO_ROOT,
+        cwd=workspace_file().parent,
         start_timeout=180.0,
     )
 
@@ -142,13 +155,13 @@ def dagster_webserver(settings: Settings) -> Service:
 def dagster_daemon(settings: Settings) -> Service:
     svc = Service(
         name="dagster-daemon",
-        command=[_bin("dagster-daemon"), "run", "-w", str(REPO_ROOT / "workspace.yaml")],
+        command=[_bin("dagster-daemon"), "run", "-w", str(workspace_file())],
         home=settings.home_abs,
         address="(background)",
         ports={},
         healthy=lambda: svc.running(),
         env=_dagster_env(settings),
-        cwd=REPO_ROOT,
+        cwd=workspace_file().parent,
     )
     return svc
 
@@ -168,7 +181,7 @@ def scorer(settings: Settings) -> Service:
             "MLFLOW_TRACKING_URI": settings.tracking_uri,
             "EDAML_HOME": str(settings.home_abs),
         },
-        cwd=REPO_ROOT,
+        cwd=workspace_file().parent,
         start_timeout=180.0,
     )
 

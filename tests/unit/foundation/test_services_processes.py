@@ -1,0 +1,49 @@
+"""Services are tracked by pid files with the process's start time and stopped as a group,
+through psutil (no /proc needed)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import psutil
+
+from edaml.services import Service
+
+
+def _sleeper(home: Path) -> Service:
+    # A shell with a child of its own: stopping must take the whole process group.
+    return Service(
+        name="sleeper",
+        command=["/bin/sh", "-c", "sleep 300 & sleep 300; wait"],
+        home=home,
+        address="(none)",
+        ports={},
+        healthy=lambda: True,
+    )
+
+
+def test_a_service_group_is_stopped_with_its_children(tmp_path: Path) -> None:
+    svc = _sleeper(tmp_path)
+    assert svc.start()
+    pid = svc.pid()
+    assert pid is not None
+    pid_text, started = svc.pid_file.read_text().split()
+    assert int(pid_text) == pid
+    assert abs(float(started) - psutil.Process(pid).create_time()) < 1.0
+    group = [p for p in psutil.process_iter() if os.getpgid(p.pid) == pid]
+    assert len(group) >= 2  # the shell and its sleeps
+    assert svc.stop(timeout=10)
+    assert not svc.pid_file.exists()
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in group)
+    assert svc.pid() is None and not svc.stop()
+
+
+def test_a_recycled_pid_is_not_taken_for_the_service(tmp_path: Path) -> None:
+    svc = _sleeper(tmp_path)
+    svc.pid_file.parent.mkdir(parents=True)
+    me = psutil.Process()
+    svc.pid_file.write_text(f"{me.pid} {me.create_time() - 3600}")
+    assert svc.pid() is None and not svc.running()
+    svc.pid_file.write_text(f"{me.pid} {me.create_time()}")
+    assert svc.pid() == me.pid
