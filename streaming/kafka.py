@@ -260,15 +260,56 @@ def create_topic(
     partitions: int = 1,
     config: Mapping[str, str] | None = None,
     replication_factor: int = 1,
+    client: Mapping[str, Any] | None = None,
 ) -> None:
-    """Create one topic by its full name (idempotent)."""
+    """Create one topic by its full name (idempotent). `client`: extra client properties."""
     topic = NewTopic(
         name,
         num_partitions=partitions,
         replication_factor=replication_factor,
         config=dict(config or {}),
     )
-    _create(make_admin(bootstrap), [topic], 30.0)
+    _create(make_admin(bootstrap, **(client or {})), [topic], 30.0)
+
+
+class KafkaAccessError(RuntimeError):
+    """The cluster cannot be used with these settings; the message says why and what to set."""
+
+
+#: librdkafka error codes that mean: the credentials or the TLS set-up were refused.
+_AUTH_CODES = {
+    KafkaError._AUTHENTICATION,
+    KafkaError.SASL_AUTHENTICATION_FAILED,
+    KafkaError._SSL,
+}
+
+
+def check_access(bootstrap: str, *, timeout: float = 30.0) -> None:
+    """Fail fast, in one message, when the cluster refuses edaml's credentials or cannot be
+    reached: the client's own log lines are silenced, the error is raised instead."""
+    errors: list[KafkaError] = []
+    admin = make_admin(bootstrap, log_level=0, error_cb=errors.append)
+    try:
+        admin.list_topics(timeout=timeout)
+        return
+    except KafkaException as exc:
+        errors.append(exc.args[0])
+    refused = next(
+        (e for e in errors if isinstance(e, KafkaError) and e.code() in _AUTH_CODES), None
+    )
+    if refused is not None:
+        conf = deployment_properties()
+        who = f" as {conf['sasl.username']!r}" if "sasl.username" in conf else ""
+        raise KafkaAccessError(
+            f"Kafka at {bootstrap} refused the connection{who}: {refused.str()} "
+            "(check EDAML_KAFKA_SASL_USERNAME / EDAML_KAFKA_SASL_PASSWORD, "
+            "EDAML_KAFKA_SSL_CA_LOCATION or the EDAML_KAFKA_PROPERTIES file)"
+        )
+    last = errors[-1].str() if errors and isinstance(errors[-1], KafkaError) else "no answer"
+    raise KafkaAccessError(
+        f"Kafka at {bootstrap} did not answer within {timeout:.0f}s ({last}); "
+        "check KAFKA_BOOTSTRAP_SERVERS and EDAML_KAFKA_SECURITY_PROTOCOL"
+    )
 
 
 def _accepts_connections(bootstrap: str) -> bool:
@@ -280,8 +321,11 @@ def _accepts_connections(bootstrap: str) -> bool:
         return False
 
 
-def wait_until_ready(bootstrap: str, *, timeout: float = 60.0) -> None:
-    """Block until a client can list topics and create one (an open port is not enough)."""
+def wait_until_ready(
+    bootstrap: str, *, timeout: float = 60.0, client: Mapping[str, Any] | None = None
+) -> None:
+    """Block until a client can list topics and create one (an open port is not enough).
+    `client`: extra client properties (a secured broker's)."""
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
@@ -291,9 +335,9 @@ def wait_until_ready(bootstrap: str, *, timeout: float = 60.0) -> None:
             continue
         try:
             # log_level 0: a broker that is still booting is expected, not worth a log line.
-            admin = make_admin(bootstrap, **{"socket.timeout.ms": 2000, "log_level": 0})
-            admin.list_topics(timeout=2)
-            create_topic(bootstrap, "__edaml_ready")
+            conf = {**(client or {}), "socket.timeout.ms": 2000, "log_level": 0}
+            make_admin(bootstrap, **conf).list_topics(timeout=2)
+            create_topic(bootstrap, "__edaml_ready", client=conf)
             return
         except KafkaException as exc:
             last = exc

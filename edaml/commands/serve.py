@@ -76,7 +76,7 @@ def serve(
     import mlflow
 
     from edaml.settings import Settings
-    from streaming.kafka import ensure_topics
+    from streaming.kafka import KafkaAccessError, check_access, ensure_topics
     from streaming.serving import ScorerService, ServeConfig, feature_source
 
     if mode not in ("exactly-once", "at-least-once"):
@@ -93,6 +93,11 @@ def serve(
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
     topics = settings.topics
+    try:
+        check_access(settings.bootstrap)
+    except KafkaAccessError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
     ensure_topics(settings.bootstrap, topics)
     cfg = ServeConfig(
         bootstrap=settings.bootstrap,
