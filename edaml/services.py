@@ -72,6 +72,8 @@ class Service:
     env: Mapping[str, str] = field(default_factory=dict)
     cwd: Path | None = None
     start_timeout: float = 120.0
+    #: Run as this user (only when edaml runs as root: PostgreSQL refuses root).
+    user: str | None = None
 
     @property
     def pid_file(self) -> Path:
@@ -120,6 +122,7 @@ class Service:
                 env={**os.environ, **self.env},
                 cwd=self.cwd,
                 start_new_session=True,  # its own process group: `down` stops children too
+                user=self.user,
             )
         try:
             started = f" {psutil.Process(proc.pid).create_time()}"

@@ -8,6 +8,7 @@ starting its own.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,6 +43,12 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='Partitions per topic by design name, JSON: {"iot.sensor-readings": 12}',
     )
+    profile: Literal["local", "production"] = Field(
+        default="local",
+        description="local: MLflow and Dagster on sqlite; production: both on a PostgreSQL "
+        "server the stack runs (initdb under <home>/postgres)",
+    )
+    postgres_port: int = 5432
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     kafka_version: str = "4.1.1"

@@ -1,5 +1,9 @@
 """The local stack: Kafka, the MLflow tracking server and Dagster, started and stopped together.
 
+Profile `local` (the default) keeps MLflow's and Dagster's storage in sqlite files; profile
+`production` runs a PostgreSQL server too and keeps both there (dagster-postgres for Dagster's
+run, event log and schedule storage).
+
 A service whose standard variable is set (KAFKA_BOOTSTRAP_SERVERS, MLFLOW_TRACKING_URI) is
 external: edaml uses it and starts nothing for it.
 """
@@ -11,6 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from edaml import postgres
 from edaml.broker import kafka_service, prepare_kafka
 from edaml.services import Service, StackError, http_ok
 from edaml.settings import Settings
@@ -51,6 +56,16 @@ def kafka(settings: Settings) -> Service:
     )
 
 
+def postgres_server(settings: Settings) -> Service:
+    return postgres.postgres_service(settings.home_abs, settings.host, settings.postgres_port)
+
+
+def mlflow_backend_uri(settings: Settings) -> str:
+    if settings.profile == "production":
+        return postgres.url(settings.home_abs, settings.host, settings.postgres_port, "mlflow")
+    return f"sqlite:///{settings.home_abs / 'mlflow' / 'mlflow.db'}"
+
+
 def mlflow_server(settings: Settings) -> Service:
     root = settings.home_abs / "mlflow"
     root.mkdir(parents=True, exist_ok=True)
@@ -61,7 +76,7 @@ def mlflow_server(settings: Settings) -> Service:
             _bin("mlflow"),
             "server",
             "--backend-store-uri",
-            f"sqlite:///{root / 'mlflow.db'}",
+            mlflow_backend_uri(settings),
             "--artifacts-destination",
             str(root / "artifacts"),
             "--serve-artifacts",
@@ -94,8 +109,6 @@ def _dagster_env(settings: Settings) -> dict[str, str]:
     }
 
 
-_OLD_DAGSTER_YAML = "telemetry:\n  enabled: false\n"
-
 #: The local instance: every concurrency pool (`retrain-<dataset>`: the retrain assets of one
 #: dataset) has one slot, and the run queue starts one retrain run per dataset at a time (run
 #: tag `edaml/retrain`), so the schedule, the drift sensor, the UI and `edaml train` never
@@ -114,16 +127,33 @@ concurrency:
 """
 
 
-def init_dagster_home(home: Path) -> None:
-    """Create the Dagster instance's storage once, before the webserver and the daemon start:
-    both would otherwise migrate the same fresh sqlite files at once, and a race leaves two
-    alembic heads that break every later start."""
+def dagster_config(settings: Settings) -> str:
+    """The Dagster instance's dagster.yaml: DAGSTER_YAML, with sqlite storage (local) or
+    PostgreSQL storage (production)."""
+    text = DAGSTER_YAML
+    if settings.profile == "production":
+        pw = postgres.password(settings.home_abs)
+        text += (
+            "storage:\n  postgres:\n    postgres_db:\n"
+            f"      username: {postgres.USER}\n      password: {pw!r}\n"
+            f"      hostname: {settings.host}\n      port: {settings.postgres_port}\n"
+            "      db_name: dagster\n"
+        )
+    return text
+
+
+def init_dagster_home(home: Path, config: str = DAGSTER_YAML) -> None:
+    """Write the Dagster instance's configuration (edaml manages this file) and create its
+    storage once, before the webserver and the daemon start: both would otherwise migrate the
+    same fresh storage at once, and a race leaves two alembic heads that break every later
+    start."""
     from dagster import DagsterInstance
 
     home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists() or config.read_text() == _OLD_DAGSTER_YAML:
-        config.write_text(DAGSTER_YAML)
+    path = home / "dagster.yaml"
+    if not path.exists() or path.read_text() != config:
+        path.write_text(config)
+        path.chmod(0o600)  # may hold the database password
     with DagsterInstance.from_config(str(home)) as instance:
         instance.get_runs_count()  # touches run storage
         list(instance.all_instigator_state())  # touches schedule storage
@@ -193,6 +223,8 @@ class Stack:
     def services(self) -> list[Service]:
         """The services edaml manages here (external ones are not in the list)."""
         out: list[Service] = []
+        if self.settings.profile == "production":
+            out.append(postgres_server(self.settings))
         if self.settings.kafka_bootstrap_servers is None:
             out.append(kafka(self.settings))
         if self.settings.mlflow_tracking_uri is None:
@@ -213,9 +245,20 @@ class Stack:
         for svc in chosen:
             if not svc.running():
                 svc.check_ports()
-        if any(svc.name.startswith("dagster") and not svc.running() for svc in chosen):
-            init_dagster_home(self.settings.home_abs / "dagster")
+        # PostgreSQL first: MLflow and Dagster keep their storage there.
         for svc in chosen:
+            if svc.name == "postgres":
+                postgres.prepare_postgres(self.settings.home_abs)
+                svc.start()
+                svc.wait_healthy()
+                postgres.create_databases(
+                    self.settings.home_abs, self.settings.host, self.settings.postgres_port
+                )
+        if any(svc.name.startswith("dagster") and not svc.running() for svc in chosen):
+            init_dagster_home(self.settings.home_abs / "dagster", dagster_config(self.settings))
+        for svc in chosen:
+            if svc.name == "postgres":
+                continue  # started above
             if svc.name == "kafka" and not svc.running():
                 s = self.settings
                 prepare_kafka(
@@ -233,8 +276,11 @@ class Stack:
 
     def down(self) -> list[str]:
         """Stop what edaml started (by pid), in reverse order; return the names stopped."""
-        # Signal every service first, then wait: they shut down side by side.
+        # Signal every service first, then wait: they shut down side by side. PostgreSQL is
+        # stopped whatever the profile: it may have been started under the other one.
         everything = self.services() + self.optional_services()
+        if all(svc.name != "postgres" for svc in everything):
+            everything.insert(0, postgres_server(self.settings))
         pending = [(svc, svc.request_stop()) for svc in reversed(everything)]
         for svc, pid in pending:
             if pid is not None:
@@ -271,5 +317,12 @@ class Stack:
                     else f"starting/unhealthy (pid {svc.pid()})"
                 )
             rows.append((svc.name, svc.address, state))
-        order = {"kafka": 0, "mlflow": 1, "dagster-webserver": 2, "dagster-daemon": 3, "scorer": 4}
+        order = {
+            "postgres": -1,
+            "kafka": 0,
+            "mlflow": 1,
+            "dagster-webserver": 2,
+            "dagster-daemon": 3,
+            "scorer": 4,
+        }
         return sorted(rows, key=lambda r: order.get(r[0], 9))

@@ -9,8 +9,11 @@ not come up fails the tests that need it; nothing is skipped.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,7 +21,7 @@ import pytest
 from edaml.broker import start_private_kafka
 from edaml.services import Service, free_port
 from edaml.settings import Settings
-from edaml.stack import mlflow_server
+from edaml.stack import Stack, dagster_config, init_dagster_home, mlflow_server
 from streaming.kafka import ensure_topics
 from streaming.topics import Topics
 
@@ -71,3 +74,36 @@ def topics(kafka_bootstrap: str) -> Topics:
     t = Topics(prefix=f"t{uuid.uuid4().hex[:10]}.", partitions=3)
     ensure_topics(kafka_bootstrap, t)
     return t
+
+
+@dataclass(frozen=True)
+class PostgresBackend:
+    """The stack's production profile: MLflow on PostgreSQL, a Dagster home on PostgreSQL."""
+
+    tracking_uri: str
+    dagster_home: Path
+
+
+@pytest.fixture(scope="session")
+def postgres_backend(request: pytest.FixtureRequest) -> PostgresBackend:
+    """A PostgreSQL server (the machine's binaries, initdb on first use), an MLflow server whose
+    backend store is on it, and a Dagster home whose run, event and schedule storage is on it.
+    The home is outside pytest's private temp folder: as root, PostgreSQL runs as `postgres`,
+    which must be able to reach it."""
+    home = Path(tempfile.mkdtemp(prefix="edaml-pg-"))
+    home.chmod(0o755)
+    settings = Settings(
+        home=home,
+        profile="production",
+        host="127.0.0.1",
+        postgres_port=free_port(),
+        mlflow_port=free_port(),
+        mlflow_tracking_uri=None,
+        kafka_bootstrap_servers="unused:9092",  # Kafka is the session broker, not this stack's
+    )
+    stack = Stack(settings)
+    request.addfinalizer(lambda: shutil.rmtree(home, ignore_errors=True))
+    request.addfinalizer(stack.down)
+    stack.up(only={"postgres", "mlflow"})
+    init_dagster_home(home / "dagster", dagster_config(settings))
+    return PostgresBackend(settings.tracking_uri, home / "dagster")

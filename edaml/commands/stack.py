@@ -21,7 +21,8 @@ Only = Annotated[
     list[str] | None,
     typer.Option(
         "--only",
-        help="Start only these services (kafka, mlflow, dagster-webserver, dagster-daemon).",
+        help="Start only these services (postgres, kafka, mlflow, dagster-webserver, "
+        "dagster-daemon).",
     ),
 ]
 
@@ -31,10 +32,25 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(1)
 
 
+Profile = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        help="local (sqlite storage) or production (MLflow and Dagster on PostgreSQL); "
+        "default: EDAML_PROFILE or local",
+    ),
+]
+
+
 @stack_app.command("up")
-def up(only: Only = None) -> None:
+def up(only: Only = None, profile: Profile = None) -> None:
     """Start the services that are not running and wait until each is healthy."""
+    if profile is not None and profile not in ("local", "production"):
+        console.print(f"[red]error:[/red] --profile must be local or production, not {profile!r}")
+        raise typer.Exit(2)
     settings = Settings()
+    if profile is not None:
+        settings = settings.model_copy(update={"profile": profile})
     names = set(only) if only else None
     stack = Stack(settings)
     known = {s.name for s in stack.services() + stack.optional_services()}
@@ -48,7 +64,7 @@ def up(only: Only = None) -> None:
             Stack(settings).up(only=names)
     except StackError as exc:
         _fail(exc)
-    status()
+    _print_status(settings)
     console.print(
         f"Dagster UI: http://{settings.host}:{settings.dagster_port}   "
         f"MLflow UI: {settings.tracking_uri}   Kafka: {settings.bootstrap}"
@@ -65,8 +81,12 @@ def down() -> None:
 @stack_app.command("status")
 def status() -> None:
     """Show each service with its address and health."""
+    _print_status(Settings())
+
+
+def _print_status(settings: Settings) -> None:
     table = Table("service", "address", "state")
-    for name, address, state in Stack(Settings()).status():
+    for name, address, state in Stack(settings).status():
         colour = (
             "green" if state.startswith("healthy") else "yellow" if "starting" in state else "red"
         )
