@@ -1,10 +1,11 @@
-# The edaml application image: Dagster webserver and daemon, the scorer and the simulator.
+# The edaml application image: Dagster webserver, daemon and code location, the CLI and the
+# simulator (`edaml[all]`). The scorer has a slim image of its own: docker/scorer.Dockerfile.
 FROM python:3.11-slim
 WORKDIR /opt/edaml
 RUN apt-get update && apt-get install -y --no-install-recommends curl && rm -rf /var/lib/apt/lists/*
 COPY requirements.lock pyproject.toml README.md ./
-RUN pip install --no-cache-dir uv && uv pip install --system --no-cache -r requirements.lock \
-    && uv pip install --system --no-cache "dagster-postgres==0.29.27" "psycopg2-binary==2.9.13"
+# requirements.lock pins every extra (orchestration, postgres, serve) and the dev tools.
+RUN pip install --no-cache-dir uv && uv pip install --system --no-cache -r requirements.lock
 COPY edaml ./edaml
 COPY features ./features
 COPY streaming ./streaming
