@@ -59,7 +59,7 @@ def test_published_ports_match_the_local_stack_and_do_not_clash(compose: dict[st
     published: dict[int, str] = {}
     for name, svc in compose["services"].items():
         for mapping in svc.get("ports", []):
-            host = int(str(mapping).split(":")[0])
+            host = int(str(mapping).split(":")[-2])
             assert host not in published, f"{name} and {published[host]} both publish {host}"
             published[host] = name
     assert published[9092] == "kafka"
@@ -76,7 +76,54 @@ def test_mlflow_is_built_from_its_folder_on_postgres(compose: dict[str, Any]) ->
 
 
 def test_built_images_copy_files_that_exist(compose: dict[str, Any]) -> None:
-    for line in (ROOT / "Dockerfile").read_text().splitlines():
-        if line.startswith("COPY "):
-            for src in line.split()[1:-1]:
-                assert (ROOT / src).exists(), f"Dockerfile copies missing {src}"
+    for dockerfile, context in (
+        (ROOT / "Dockerfile", ROOT),
+        (ROOT / "docker" / "scorer.Dockerfile", ROOT),
+        (ROOT / "mlflow" / "Dockerfile", ROOT / "mlflow"),
+    ):
+        for line in dockerfile.read_text().splitlines():
+            if line.startswith("COPY "):
+                for src in line.split()[1:-1]:
+                    assert (context / src).exists(), f"{dockerfile} copies missing {src}"
+
+
+def test_kafka_serves_containers_and_the_host(compose: dict[str, Any]) -> None:
+    env = compose["services"]["kafka"]["environment"]
+    advertised = dict(a.split("://") for a in env["KAFKA_ADVERTISED_LISTENERS"].split(","))
+    assert advertised == {"INTERNAL": "kafka:29092", "EXTERNAL": "localhost:9092"}
+    assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] == "INTERNAL"
+    assert compose["x-edaml-env"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:29092"
+
+
+def test_long_running_services_restart_and_one_shots_do_not_loop(
+    compose: dict[str, Any],
+) -> None:
+    one_shot = {"topics", "backfill"}
+    for name, svc in compose["services"].items():
+        expected = "on-failure" if name in one_shot else "unless-stopped"
+        assert svc.get("restart") == expected, name
+    backfill = compose["services"]["backfill"]
+    assert backfill["command"][:2] == ["edaml", "backfill"]
+    assert backfill["depends_on"]["topics"]["condition"] == "service_completed_successfully"
+
+
+def test_exposed_uis_are_protected(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    # Dagster has no login: published on the host's loopback only.
+    assert services["dagster-webserver"]["ports"] == ["127.0.0.1:3000:3000"]
+    # MLflow: basic auth (the entrypoint adds --app-name basic-auth with an auth database).
+    env = services["mlflow"]["environment"]
+    assert env["MLFLOW_AUTH_DATABASE_URI"].startswith("postgresql://")
+    assert env["MLFLOW_AUTH_ADMIN_PASSWORD"]
+    assert "--app-name basic-auth" in (ROOT / "mlflow" / "entrypoint.sh").read_text()
+    assert "boto3" in (ROOT / "mlflow" / "Dockerfile").read_text()
+    assert compose["x-edaml-env"]["MLFLOW_TRACKING_USERNAME"] == "admin"
+
+
+def test_the_scorer_is_slim_and_its_metrics_answer_outside_its_container(
+    compose: dict[str, Any],
+) -> None:
+    scorer = compose["services"]["scorer"]
+    assert scorer["environment"]["EDAML_HOST"] == "0.0.0.0"
+    assert scorer["build"]["dockerfile"] == "docker/scorer.Dockerfile"
+    assert '".[serve]"' in (ROOT / "docker" / "scorer.Dockerfile").read_text()
