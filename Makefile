@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Chosen by the shell when the line runs: make expands a recipe before it runs its first line.
 UV = $$(test -x $(BIN)/uv && echo $(BIN)/uv || echo uv)
 
-.PHONY: install demo test test-unit lint bench stack-up stack-down clean
+.PHONY: install postgres-check demo test test-unit lint bench stack-up stack-down clean
 
 install: $(STAMP)
 
@@ -18,7 +18,19 @@ $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/uv || command -v uv >/dev/null || $(BIN)/python -m pip install -q uv
 	$(UV) pip install -q --python $(BIN)/python -r requirements.lock
 	$(UV) pip install -q --python $(BIN)/python --no-deps -e .
+	@$(MAKE) --no-print-directory postgres-check
 	@touch $(STAMP)
+
+# The stack's production profile (and its tests) runs PostgreSQL from the machine's server
+# binaries: installed with apt where we are root on Debian, otherwise a note says what to do.
+postgres-check:
+	@$(BIN)/python -c 'from edaml.postgres import missing_tools as m; raise SystemExit(bool(m()))' \
+	|| { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	       echo "installing PostgreSQL's server (apt-get install postgresql)"; \
+	       apt-get install -y -q postgresql >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q postgresql >/dev/null; }; \
+	     else \
+	       echo "note: PostgreSQL's server (initdb, postgres) was not found: the production profile and its tests need it; install Debian's postgresql package or put its bin folder on PATH"; \
+	     fi; }
 
 # Regenerate the lock after changing dependencies in pyproject.toml.
 lock:

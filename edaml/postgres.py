@@ -22,8 +22,20 @@ USER = "edaml"
 DATABASES = ("mlflow", "dagster")
 
 
+def tool(name: str) -> str | None:
+    """A PostgreSQL server program: on PATH, or where Debian's packages put it (not on PATH)."""
+    found = shutil.which(name)
+    if found:
+        return found
+    debian = sorted(
+        Path("/usr/lib/postgresql").glob(f"*/bin/{name}"),
+        key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0,
+    )
+    return str(debian[-1]) if debian else None
+
+
 def missing_tools() -> list[str]:
-    return [tool for tool in ("initdb", "postgres") if shutil.which(tool) is None]
+    return [name for name in ("initdb", "postgres") if tool(name) is None]
 
 
 def _run_as() -> str | None:
@@ -66,7 +78,7 @@ def postgres_service(home: Path, host: str, port: int) -> Service:
     return Service(
         name="postgres",
         command=[
-            "postgres",
+            tool("postgres") or "postgres",
             "-D",
             str(data),
             "-h",
@@ -101,7 +113,7 @@ def prepare_postgres(home: Path) -> None:
     if missing:
         raise StackError(
             f"{' and '.join(missing)} not found: the production profile needs PostgreSQL's "
-            "server (`apt-get install postgresql`, then put /usr/lib/postgresql/<v>/bin on PATH), "
+            "server (`apt-get install postgresql`; `make install` does it where it can), "
             "or point MLFLOW_TRACKING_URI and DAGSTER_HOME at existing servers"
         )
     root = root_dir(home)
@@ -133,7 +145,7 @@ def prepare_postgres(home: Path) -> None:
     try:
         proc = subprocess.run(
             [
-                "initdb",
+                tool("initdb") or "initdb",
                 "-D",
                 str(data),
                 "-U",
