@@ -67,8 +67,14 @@ if TYPE_CHECKING:
     from features.definitions import FeatureSet, Window
     from streaming.topics import Topics
 
-#: Where dataset specs live (`datasets/<name>.yaml`), and the default dataset.
-DATASETS_DIR: Final = Path(__file__).resolve().parent.parent / "datasets"
+#: Where dataset specs live (`datasets/<name>.yaml`), and the default dataset: the checkout's
+#: folder, or in an installed wheel the copy shipped inside this package (`features/datasets`).
+_CHECKOUT_DATASETS = Path(__file__).resolve().parent.parent / "datasets"
+DATASETS_DIR: Final = (
+    _CHECKOUT_DATASETS
+    if _CHECKOUT_DATASETS.is_dir()
+    else Path(__file__).resolve().parent / "datasets"
+)
 DEFAULT_DATASET: Final = "iot-fleet"
 
 NAME_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,47}$"

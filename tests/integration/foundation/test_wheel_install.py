@@ -34,7 +34,12 @@ def test_the_installed_wheel_runs_the_stack_from_its_own_files(tmp_path: Path) -
     )
     (wheel,) = dist.glob("edaml-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"edaml/workspace.yaml", "edaml/kafka_pom.xml", "orchestration/definitions.py"} <= names
+    assert {
+        "edaml/workspace.yaml",
+        "edaml/kafka_pom.xml",
+        "orchestration/definitions.py",
+        "features/datasets/iot-fleet.yaml",
+    } <= names
 
     target = tmp_path / "site"
     subprocess.run(
@@ -51,7 +56,8 @@ def test_the_installed_wheel_runs_the_stack_from_its_own_files(tmp_path: Path) -
             sys.executable,
             "-c",
             "from edaml.stack import workspace_file; from edaml.broker import POM; "
-            "print(workspace_file()); print(POM.is_file())",
+            "from features.spec import load_spec; "
+            "print(workspace_file()); print(POM.is_file()); print(load_spec().name)",
         ],
         cwd=outside,
         env=env,
@@ -59,8 +65,9 @@ def test_the_installed_wheel_runs_the_stack_from_its_own_files(tmp_path: Path) -
         text=True,
         check=True,
     )
-    workspace, pom_found = probe.stdout.split()
+    workspace, pom_found, dataset = probe.stdout.split()
     assert Path(workspace) == target / "edaml" / "workspace.yaml" and pom_found == "True"
+    assert dataset == "iot-fleet"  # the spec shipped in the wheel
 
     validate = subprocess.run(
         [str(BIN / "dagster"), "definitions", "validate", "-w", workspace],
