@@ -138,6 +138,9 @@ def dagster_config(settings: Settings) -> str:
             f"      username: {postgres.USER}\n      password: {pw!r}\n"
             f"      hostname: {settings.host}\n      port: {settings.postgres_port}\n"
             "      db_name: dagster\n"
+            # dagster-postgres needs psycopg2 (it NOTIFYs with client-side parameters);
+            # SQLAlchemy 2.1 would otherwise pick psycopg 3 for postgresql://.
+            "      scheme: postgresql+psycopg2\n"
         )
     return text
 

@@ -37,6 +37,7 @@ def test_production_profile_puts_mlflow_and_dagster_on_postgres(tmp_path: Path) 
         "hostname": "127.0.0.1",
         "port": 15432,
         "db_name": "dagster",
+        "scheme": "postgresql+psycopg2",
     }
 
 
