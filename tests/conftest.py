@@ -12,9 +12,10 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -24,6 +25,9 @@ from edaml.settings import Settings
 from edaml.stack import Stack, dagster_config, init_dagster_home, mlflow_server
 from streaming.kafka import ensure_topics
 from streaming.topics import Topics
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 
 @pytest.fixture(scope="session")
@@ -107,3 +111,22 @@ def postgres_backend(request: pytest.FixtureRequest) -> PostgresBackend:
     stack.up(only={"postgres", "mlflow"})
     init_dagster_home(home / "dagster", dagster_config(settings))
     return PostgresBackend(settings.tracking_uri, home / "dagster")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def retrain_storage(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, Callable[[], dg.DagsterInstance]]:
+    """(MLflow URI, Dagster instance factory) of each storage profile: the sqlite default, and
+    the production profile (MLflow's backend store and Dagster's run, event and schedule
+    storage on PostgreSQL)."""
+    import dagster as dg
+    import mlflow
+
+    if request.param == "sqlite":
+        return request.getfixturevalue("mlflow_tracking_uri"), dg.DagsterInstance.ephemeral
+    pg: PostgresBackend = request.getfixturevalue("postgres_backend")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", pg.tracking_uri)
+    previous = mlflow.get_tracking_uri()
+    request.addfinalizer(lambda: mlflow.set_tracking_uri(previous))
+    return pg.tracking_uri, lambda: dg.DagsterInstance.from_config(str(pg.dagster_home))

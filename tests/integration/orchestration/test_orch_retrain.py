@@ -53,11 +53,13 @@ def resources(
 @pytest.mark.timeout(1800)
 def test_retrain_promotes_then_a_tie_a_worse_model_and_a_lone_champion_promote_nothing(
     kafka_bootstrap: str,
-    mlflow_tracking_uri: str,
+    retrain_storage: tuple[str, Callable[[], dg.DagsterInstance]],
     topics: Topics,
     tmp_path: Path,
     read_lifecycle: Callable[[str, Topics], list[ModelLifecycleEvent]],
 ) -> None:
+    # Both storage profiles: sqlite, and MLflow and Dagster on PostgreSQL (tests/conftest.py).
+    mlflow_tracking_uri, new_instance = retrain_storage
     end_ms = int(time.time() * 1000) // DAY_MS * DAY_MS  # today 00:00 UTC: 14 whole days
     stats = backfill(
         kafka_bootstrap,
@@ -83,7 +85,7 @@ def test_retrain_promotes_then_a_tie_a_worse_model_and_a_lone_champion_promote_n
     defs = build_defs(res)
     first, last = day_keys(end_ms, DAYS)
     # One instance for the runs below: the later ones reuse this run's training set.
-    instance = dg.DagsterInstance.ephemeral()
+    instance = new_instance()
     result = defs.resolve_job_def("retrain_job").execute_in_process(
         instance=instance,
         tags={
