@@ -3,12 +3,14 @@
 helm and kubeconform are built by `go install` from the Go module proxy into a cache folder
 (once; later runs reuse the binaries). kubeconform normally downloads its JSON schemas from
 GitHub, which CI cannot reach: the schemas come instead from the `kubernetes-validate` package
-on PyPI (a dev dependency), which ships the Kubernetes JSON schemas of each release. Strimzi's
-custom resources have no schema there: those kinds alone are skipped (`-skip`), by name.
+on PyPI (a dev dependency), which ships the Kubernetes JSON schemas of each release (made
+resolvable offline by the `schemas` fixture). Strimzi's custom resources have no schema there:
+those kinds alone are skipped (`-skip`), by name.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -57,21 +59,33 @@ def kubeconform() -> str:
     return _go_tool("kubeconform")
 
 
-def _schemas() -> str:
-    """kubeconform's schema location: the newest Kubernetes release kubernetes-validate ships."""
+@pytest.fixture(scope="module")
+def schemas(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """kubeconform's schema location: the newest Kubernetes release's strict schemas that
+    kubernetes-validate ships. Its files refer to one another through their `$id`
+    (https://kubernetes.io/api/...), which kubeconform would fetch: the copy made here drops
+    the ids and points each `$ref` at the `_definitions.json` beside it, so every schema
+    resolves offline."""
     import kubernetes_validate
 
     root = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
     versions = sorted(
-        (p.name.removesuffix("-local") for p in root.glob("v*-local")),
+        (p.name.removesuffix("-local-strict") for p in root.glob("v*-local-strict")),
         key=lambda v: tuple(int(x) for x in v.lstrip("v").split(".")),
     )
     assert versions, f"no schemas under {root}"
-    return f"{root}/{versions[-1]}-local{{{{ .StrictSuffix }}}}/{{{{ .ResourceKind }}}}{{{{ .KindSuffix }}}}.json"
+    out = tmp_path_factory.mktemp("k8s-schemas")
+    for f in (root / f"{versions[-1]}-local-strict").glob("*.json"):
+        doc = json.loads(f.read_text())
+        doc.pop("$id", None)
+        text = json.dumps(doc).replace('"/api/_definitions.json#', '"_definitions.json#')
+        (out / f.name).write_text(text)
+    return f"{out}/{{{{ .ResourceKind }}}}{{{{ .KindSuffix }}}}.json"
 
 
 def _template(helm: str, *sets: str) -> subprocess.CompletedProcess[str]:
-    args = [helm, "template", "edaml", str(CHART)]
+    # A helm built by `go install` assumes Kubernetes 1.20 unless told otherwise.
+    args = [helm, "template", "edaml", str(CHART), "--kube-version", "v1.33.0"]
     for s in sets:
         args += ["--set", s]
     return subprocess.run(args, capture_output=True, text=True, timeout=120)
@@ -82,7 +96,9 @@ def _docs(rendered: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("sets", [(), ("strimzi.enabled=true", "kafka.topicPrefix=prod.")])
-def test_lint_and_kubeconform_strict(helm: str, kubeconform: str, sets: tuple[str, ...]) -> None:
+def test_lint_and_kubeconform_strict(
+    helm: str, kubeconform: str, schemas: str, sets: tuple[str, ...]
+) -> None:
     extra = [a for s in sets for a in ("--set", s)]
     lint = subprocess.run(
         [helm, "lint", "--strict", str(CHART), *extra], capture_output=True, text=True, timeout=120
@@ -96,7 +112,7 @@ def test_lint_and_kubeconform_strict(helm: str, kubeconform: str, sets: tuple[st
             "-strict",
             "-summary",
             "-schema-location",
-            _schemas(),
+            schemas,
             "-skip",
             STRIMZI_KINDS,
             "-",
