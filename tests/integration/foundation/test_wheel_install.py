@@ -75,7 +75,7 @@ def test_the_installed_wheel_runs_the_stack_from_its_own_files(tmp_path: Path) -
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,  # importing Dagster, MLflow and GE on a loaded 2-core machine
     )
     assert validate.returncode == 0, validate.stdout[-2000:] + validate.stderr[-2000:]
     assert "Validation successful for code location edaml" in validate.stdout + validate.stderr
