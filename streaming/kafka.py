@@ -294,6 +294,7 @@ def check_access(bootstrap: str, *, timeout: float = 30.0) -> None:
         return
     except KafkaException as exc:
         errors.append(exc.args[0])
+    admin.poll(0.5)  # serves error_cb: the authentication error arrives there, not in `exc`
     refused = next(
         (e for e in errors if isinstance(e, KafkaError) and e.code() in _AUTH_CODES), None
     )
