@@ -56,6 +56,7 @@ class Plan:
     n_windows: int
     vec: int
     window_ms: tuple[int, ...]
+    pane_ms: tuple[int, ...]  # per window (see `features.definitions.Window`)
     minmax_windows: tuple[int, ...]
     longest: int
     scales: tuple[float, ...]
@@ -120,6 +121,7 @@ class Plan:
             n_windows=len(fs.windows),
             vec=vec_len(len(fs.sensors)),
             window_ms=ms,
+            pane_ms=tuple(w.pane_ms for w in fs.windows),
             minmax_windows=tuple(
                 i for i, w in enumerate(fs.windows) if "min" in w.aggs or "max" in w.aggs
             ),

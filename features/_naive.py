@@ -63,7 +63,7 @@ def naive_features(
         m = d.m
         feats: dict[str, float] = {}
         for w in fs.windows:
-            rows = [a for a in d.acc if m - w.length_ms < a.ts <= m]
+            rows = [a for a in d.acc if w.start_ms(m) <= a.ts <= m]
             feats[f"count_{w.name}"] = float(len(rows))
             for i, s in enumerate(fs.sensors):
                 pres = [a for a in rows if not np.isnan(a.x[i])]

@@ -4,16 +4,19 @@ Semantics are those of `features.online` (its docstring); this module only holds
 layout and the loops. State of device `s` (a slot index):
 
 - `dev[s]`: `MX` (max event time), the buffer chunk (`BOFF`, `BCAP`, `BLO`, `BHI`, relative to
-  `BOFF`) and `WLO + w`, the first buffer position inside window w;
-- the buffer: accepted readings sorted by (ts, arrival), from the one just before the longest
-  window on: `bts` (event time), `bx` (raw values, NaN missing), `bbad` (bit i: sensor i missing
-  or stuck). A reading costs `8 + 8 * sensors + 4` bytes while it is in the longest window;
-- `sums[s, w]`: the exact integer sums of window w (layout in `features._kernel`), kept by
-  adding a reading when it is accepted and subtracting it when it leaves the window (int64 sums
-  wrap, which the re-centred formulas of `_kernel` tolerate);
+  `BOFF`) and `PLO + w`, the index of the first pane inside window w;
+- the buffer: accepted readings sorted by (ts, arrival), from the last one at or before
+  `MX - lateness` on (the only readings a new reading's predecessor can be): `bts` (event time),
+  `bx` (raw values, NaN missing). It spans the lateness bound, not the windows;
+- `sums[s, w]`: the exact integer sums of window w (layout in `features._kernel`), and per window
+  a ring of its panes' sums `pane[s, off_w + k % panes_w]` tagged `ptag` with the pane index k:
+  a reading is added to its pane and to the window when accepted, a whole pane is subtracted
+  when the window's start passes it (int64 sums wrap, which the re-centred formulas of `_kernel`
+  tolerate). Fixed size per device, whatever the reading rate;
 - per sensor a min and a max monotonic deque over the longest min/max window: chunks of
   `qts`/`qv` described by `qm[s * 2S + j]` (`QOFF`, `QCAP`, `QLO`, `QHI`), j < S min of sensor
-  j, j >= S max of sensor j - S (stored negated);
+  j, j >= S max of sensor j - S (stored negated). Keys are event times floored to the gcd of
+  the min/max windows' panes, at most one element per key: bounded by the panes, not the rate;
 - event ids: one open-addressing table for all devices, rows (hash, latest event time, slot);
   entries older than the dedup horizon are swept when the table fills up.
 
@@ -31,12 +34,12 @@ from numba import njit
 
 from features._kernel import BAD, PER_SENSOR, SQ, SQQ, ST, STQ, STT
 
-# dev fields
-MX, BOFF, BCAP, BLO, BHI, WLO = 0, 1, 2, 3, 4, 5
+# dev fields (PLO + w: index of the first pane of window w)
+MX, BOFF, BCAP, BLO, BHI, PLO = 0, 1, 2, 3, 4, 5
 # deque meta fields
 QOFF, QCAP, QLO, QHI = 0, 1, 2, 3
 # plan ints (`pi`)
-P_UNIT, P_L, P_R, P_LONG, P_MMLONG, P_DT, P_F, P_S, P_W = range(9)
+P_UNIT, P_L, P_R, P_LONG, P_MMLONG, P_DT, P_F, P_S, P_W, P_QP = range(10)
 # stop codes
 DONE, GROW_BUFFER, GROW_DEQUE, REHASH = 0, 1, 2, 3
 NEVER = -(2**62)
@@ -147,6 +150,8 @@ def _deque_push(qm: np.ndarray, d: int, qts: np.ndarray, qv: np.ndarray, t: int,
         k = _bisect_right(qts, t, lo, hi)
         if k < hi and x >= qv[k]:
             return  # not a candidate; nothing before it changes either
+    if k > lo and qts[k - 1] == t and qv[k - 1] <= x:
+        return  # same key (pane), leaves with it, no smaller: at most one element per key
     j = k
     while j > lo and qv[j - 1] >= x:
         j -= 1
@@ -186,9 +191,7 @@ def _room_deque(qm: np.ndarray, d: int, qts: np.ndarray, qv: np.ndarray) -> bool
 
 
 @njit(cache=True)
-def _room_buffer(
-    dev: np.ndarray, s: int, nw: int, bts: np.ndarray, bx: np.ndarray, bbad: np.ndarray
-) -> bool:
+def _room_buffer(dev: np.ndarray, s: int, bts: np.ndarray, bx: np.ndarray) -> bool:
     if dev[s, BHI] < dev[s, BCAP]:
         return True
     lo = dev[s, BLO]
@@ -198,14 +201,45 @@ def _room_buffer(
     n = dev[s, BHI] - lo
     for m in range(n):
         bts[off + m] = bts[off + lo + m]
-        bbad[off + m] = bbad[off + lo + m]
         for i in range(bx.shape[1]):
             bx[off + m, i] = bx[off + lo + m, i]
     dev[s, BLO] = 0
     dev[s, BHI] = n
-    for w in range(nw):
-        dev[s, WLO + w] -= lo
     return True
+
+
+@njit(cache=True, inline="always")
+def _start(m: int, pane: int, panes: int) -> int:
+    """First event time of a window of `panes` panes of `pane` ms when the max time is m."""
+    return (m // pane - panes + 1) * pane
+
+
+@njit(cache=True)
+def _evict_panes(
+    s: int, w: int, mx: int, dev: np.ndarray, sums: np.ndarray, pane: np.ndarray,
+    ptag: np.ndarray, pw: np.ndarray,
+) -> None:  # fmt: skip
+    """Subtract from window w's sums every pane that starts before the window at `mx`."""
+    p, n, base = pw[w, 0], pw[w, 1], pw[w, 2]
+    kmin = mx // p - n + 1
+    plo = dev[s, PLO + w]
+    if kmin <= plo:
+        return
+    V = sums.shape[2]
+    if kmin - plo >= n:  # every stored pane is out
+        for r in range(base, base + n):
+            if ptag[s, r] != NEVER:
+                for v in range(V):
+                    sums[s, w, v] -= pane[s, r, v]
+                ptag[s, r] = NEVER
+    else:
+        for j in range(plo, kmin):
+            r = base + j % n
+            if ptag[s, r] == j:
+                for v in range(V):
+                    sums[s, w, v] -= pane[s, r, v]
+                ptag[s, r] = NEVER
+    dev[s, PLO + w] = kmin
 
 
 @njit(cache=True)
@@ -220,16 +254,17 @@ def advance(
     flags: np.ndarray,
     dev: np.ndarray,
     sums: np.ndarray,
+    pane: np.ndarray,
+    ptag: np.ndarray,
     bts: np.ndarray,
     bx: np.ndarray,
-    bbad: np.ndarray,
     qm: np.ndarray,
     qts: np.ndarray,
     qv: np.ndarray,
     ht: np.ndarray,
     ctl: np.ndarray,
     pi: np.ndarray,
-    wms: np.ndarray,
+    pw: np.ndarray,
     mm_w: np.ndarray,
     scales: np.ndarray,
     pair_rows: np.ndarray,
@@ -242,8 +277,8 @@ def advance(
     unit = pi[P_UNIT]
     L = pi[P_L]
     R = pi[P_R]
-    lw = pi[P_LONG]
     mml = pi[P_MMLONG]
+    qp = pi[P_QP]
     S = pi[P_S]
     W = pi[P_W]
     S2 = 2 * S
@@ -251,11 +286,12 @@ def advance(
     mins = np.empty((W, S))
     maxs = np.empty((W, S))
     prev = np.empty(S)
+    cv = np.empty(sums.shape[2], dtype=np.int64)
     for i in range(i0, len(ts)):
         s = slot[i]
         t = ts[i]
         # room first: nothing may change for reading i before a stop
-        if not _room_buffer(dev, s, W, bts, bx, bbad):
+        if not _room_buffer(dev, s, bts, bx):
             return i, GROW_BUFFER, s
         for j in range(S2):
             if not _room_deque(qm, s * S2 + j, qts, qv):
@@ -281,7 +317,10 @@ def advance(
             flags[i] = 1
             out[orow[i], :] = NAN
             continue
-        # 2. late or accepted
+        # 2. windows at mx: whole panes leave
+        for w in range(W):
+            _evict_panes(s, w, mx, dev, sums, pane, ptag, pw)
+        # 3. late or accepted
         late = t < m0 - L
         x = X[i]
         dt = NAN
@@ -303,35 +342,38 @@ def advance(
                     badm |= 1 << c
             for m in range(hi, p, -1):
                 bts[m] = bts[m - 1]
-                bbad[m] = bbad[m - 1]
                 bx[m] = bx[m - 1]
             bts[p] = t
             bx[p] = x
-            bbad[p] = badm
             dev[s, BHI] += 1
-            tu = t // unit
+            cv[:] = 0
+            _contrib(cv, 1, t // unit, x, badm, scales)
             for w in range(W):
-                _contrib(sums[s, w], 1, tu, x, badm, scales)
+                kp = t // pw[w, 0]
+                r = pw[w, 2] + kp % pw[w, 1]
+                if ptag[s, r] != kp:
+                    ptag[s, r] = kp
+                    pane[s, r, :] = 0
+                for v in range(len(cv)):
+                    pane[s, r, v] += cv[v]
+                    sums[s, w, v] += cv[v]
+            tq = (t // qp) * qp
             for c in range(S):
                 if x[c] == x[c]:
-                    _deque_push(qm, s * S2 + c, qts, qv, t, x[c])
-                    _deque_push(qm, s * S2 + S + c, qts, qv, t, -x[c])
-        # 3. windows at mx: evict, then min and max
-        hi = dev[s, BHI]
-        for w in range(W):
-            thr = mx - wms[w]
-            k = dev[s, WLO + w]
-            while k < hi and bts[off + k] <= thr:
-                _contrib(sums[s, w], -1, bts[off + k] // unit, bx[off + k], bbad[off + k], scales)
-                k += 1
-            dev[s, WLO + w] = k
-        keep = dev[s, WLO + lw] - 1
-        if keep > dev[s, BLO]:
-            dev[s, BLO] = keep
+                    _deque_push(qm, s * S2 + c, qts, qv, tq, x[c])
+                    _deque_push(qm, s * S2 + S + c, qts, qv, tq, -x[c])
+        # 4. the buffer keeps the last reading at or before mx - L (a predecessor) and later
+        b = dev[s, BLO]
+        bh = dev[s, BHI]
+        thr_l = mx - L
+        while b + 1 < bh and bts[off + b + 1] <= thr_l:
+            b += 1
+        dev[s, BLO] = b
+        # 5. min and max
         mins[:] = NAN
         maxs[:] = NAN
         if mml >= 0:
-            thr_long = mx - wms[mml]
+            thr_long = _start(mx, pw[mml, 0], pw[mml, 1]) - 1
             for j in range(S2):
                 d = s * S2 + j
                 qoff = qm[d, QOFF]
@@ -348,7 +390,7 @@ def advance(
                     if w == mml:
                         v = qv[qlo]
                     else:
-                        kk = _bisect_right(qts, mx - wms[w], qlo, qhi)
+                        kk = _bisect_right(qts, _start(mx, pw[w, 0], pw[w, 1]) - 1, qlo, qhi)
                         if kk == qhi:
                             continue
                         v = qv[kk]

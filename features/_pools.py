@@ -6,6 +6,7 @@ room. Used by `features.online` (one reading or a micro-batch at a time) and `fe
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 
@@ -26,7 +27,7 @@ class PlanArrays:
     """`Plan` as the flat arrays the kernel takes."""
 
     pi: np.ndarray
-    wms: np.ndarray
+    pw: np.ndarray
     mm_w: np.ndarray
     scales: np.ndarray
     pair_rows: np.ndarray
@@ -38,7 +39,7 @@ class PlanArrays:
         fs = plan.fs
         mm = plan.minmax_windows
         mm_long = max(mm, key=lambda w: plan.window_ms[w]) if mm else -1
-        pi = np.zeros(9, dtype=np.int64)
+        pi = np.zeros(10, dtype=np.int64)
         pi[nb.P_UNIT] = fs.time_unit_ms
         pi[nb.P_L] = fs.lateness_ms
         pi[nb.P_R] = fs.dedup_horizon_ms
@@ -48,6 +49,12 @@ class PlanArrays:
         pi[nb.P_F] = plan.n_features
         pi[nb.P_S] = plan.n_sensors
         pi[nb.P_W] = plan.n_windows
+        pi[nb.P_QP] = math.gcd(*(plan.pane_ms[w] for w in mm)) if mm else 1
+        panes = [ms // p for ms, p in zip(plan.window_ms, plan.pane_ms, strict=True)]
+        pw = np.zeros((plan.n_windows, 3), dtype=np.int64)  # pane ms, panes, first ring row
+        pw[:, 0] = plan.pane_ms
+        pw[:, 1] = panes
+        pw[:, 2] = np.cumsum([0, *panes[:-1]])
         fpos: list[int] = [*plan.last, *plan.delta, *plan.zscore, len(plan.counts)]
         for p, w in plan.counts:
             fpos += [p, w]
@@ -56,7 +63,7 @@ class PlanArrays:
             fpos += [p, a, b]
         return PlanArrays(
             pi=pi,
-            wms=np.asarray(plan.window_ms, dtype=np.int64),
+            pw=pw,
             mm_w=np.asarray(mm, dtype=np.int64),
             scales=np.asarray(plan.scales, dtype=np.float64),
             pair_rows=np.asarray(plan.pair_rows, dtype=np.int64).reshape(-1, 11),
@@ -76,14 +83,16 @@ class KernelState:
         self.S = plan.n_sensors
         self.W = plan.n_windows
         self.horizon = plan.fs.dedup_horizon_ms
-        self.dev = np.zeros((0, nb.WLO + self.W), dtype=np.int64)
+        self.dev = np.zeros((0, nb.PLO + self.W), dtype=np.int64)
         self.sums = np.zeros((0, self.W, plan.vec), dtype=np.int64)
+        self.P = int(self.pa.pw[:, 1].sum())  # pane rows per device
+        self.pane = np.zeros((0, self.P, plan.vec), dtype=np.int64)
+        self.ptag = np.zeros((0, self.P), dtype=np.int64)
         self.alive = np.zeros(0, dtype=np.bool_)
         self.n_slots = 0
         self.free: list[int] = []
         self.bts = np.zeros(0, dtype=np.int64)
         self.bx = np.zeros((0, self.S), dtype=np.float64)
-        self.bbad = np.zeros(0, dtype=np.uint32)
         self.b_used = 0
         self.qm = np.zeros((0, 4), dtype=np.int64)
         self.qts = np.zeros(0, dtype=np.int64)
@@ -101,6 +110,8 @@ class KernelState:
             return
         self.dev = np.concatenate([self.dev, np.zeros((n - old, self.dev.shape[1]), np.int64)])
         self.sums = np.concatenate([self.sums, np.zeros((n - old, *self.sums.shape[1:]), np.int64)])
+        self.pane = np.concatenate([self.pane, np.zeros((n - old, *self.pane.shape[1:]), np.int64)])
+        self.ptag = np.concatenate([self.ptag, np.zeros((n - old, self.P), np.int64)])
         self.alive = np.concatenate([self.alive, np.zeros(n - old, np.bool_)])
         self.qm = np.concatenate([self.qm, np.zeros((2 * self.S * (n - old), 4), np.int64)])
 
@@ -115,7 +126,9 @@ class KernelState:
                 self._reserve_slots(max(64, 2 * len(self.dev)))
         self.dev[s] = 0
         self.dev[s, nb.MX] = nb.NEVER
+        self.dev[s, nb.PLO :] = nb.NEVER
         self.sums[s] = 0
+        self.ptag[s] = nb.NEVER
         self.alive[s] = True
         cap = max(4, buffer_cap)
         self.dev[s, nb.BOFF] = self._alloc_buffer(cap)
@@ -146,27 +159,23 @@ class KernelState:
         size = max(1024, (3 * (int(caps.sum()) + extra)) // 2)
         bts = np.zeros(size, np.int64)
         bx = np.zeros((size, self.S), np.float64)
-        bbad = np.zeros(size, np.uint32)
         pos = 0
         for s, cap in zip(live.tolist(), caps.tolist(), strict=True):
             off, hi = int(self.dev[s, nb.BOFF]), int(self.dev[s, nb.BHI])
             bts[pos : pos + hi] = self.bts[off : off + hi]
             bx[pos : pos + hi] = self.bx[off : off + hi]
-            bbad[pos : pos + hi] = self.bbad[off : off + hi]
             self.dev[s, nb.BOFF] = pos
             pos += cap
-        self.bts, self.bx, self.bbad, self.b_used = bts, bx, bbad, pos
+        self.bts, self.bx, self.b_used = bts, bx, pos
 
     def _grow_buffer(self, s: int) -> None:
         cap = int(self.dev[s, nb.BCAP])
         off, hi = int(self.dev[s, nb.BOFF]), int(self.dev[s, nb.BHI])
         old = (self.bts[off : off + hi].copy(), self.bx[off : off + hi].copy())
-        oldbad = self.bbad[off : off + hi].copy()
         self.dev[s, nb.BCAP] = 0  # the old chunk is dead for a repack
         new = self._alloc_buffer(2 * cap)
         self.bts[new : new + hi] = old[0]
         self.bx[new : new + hi] = old[1]
-        self.bbad[new : new + hi] = oldbad
         self.dev[s, nb.BOFF] = new
         self.dev[s, nb.BCAP] = 2 * cap
 
@@ -236,8 +245,8 @@ class KernelState:
         n = len(ts)
         while i < n:
             i, code, owner = nb.advance(
-                i, slot, ts, eh, X, out, orow, flags, self.dev, self.sums, self.bts, self.bx,
-                self.bbad, self.qm, self.qts, self.qv, self.ht, self.ctl, pa.pi, pa.wms, pa.mm_w, pa.scales, pa.pair_rows, pa.fpos, pa.sfac,
+                i, slot, ts, eh, X, out, orow, flags, self.dev, self.sums, self.pane, self.ptag,
+                self.bts, self.bx, self.qm, self.qts, self.qv, self.ht, self.ctl, pa.pi, pa.pw, pa.mm_w, pa.scales, pa.pair_rows, pa.fpos, pa.sfac,
             )  # fmt: skip
             if code == nb.GROW_BUFFER:
                 self._grow_buffer(owner)
@@ -256,9 +265,10 @@ class KernelState:
     def chunk_bytes(self, s: int) -> int:
         """Bytes of the chunks, sums and fields held by one device (its share of the event-id
         table is added by the caller)."""
-        per_reading = self.bts.itemsize + self.S * self.bx.itemsize + self.bbad.itemsize
+        per_reading = self.bts.itemsize + self.S * self.bx.itemsize
         qcap = int(self.qm[2 * self.S * s : 2 * self.S * (s + 1), nb.QCAP].sum())
         fixed = self.dev.shape[1] * 8 + self.sums[0].nbytes + 2 * self.S * 4 * 8
+        fixed += self.pane[0].nbytes + self.ptag[0].nbytes
         return int(self.dev[s, nb.BCAP]) * per_reading + qcap * 16 + fixed
 
     def table_bytes(self) -> int:

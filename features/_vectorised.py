@@ -7,7 +7,8 @@ It reproduces `features.online` exactly (same semantics, documented there) from 
 - arrival order per device is `seq` (row order when absent); M is a per-device running max;
   duplicates and late readings follow from it and from a running max per (device, event_id);
 - window sums are differences of exact int64 prefix sums over the device's accepted readings
-  sorted by (ts, seq), between `searchsorted` bounds of `(M - w, M]`. The only readings of that
+  sorted by (ts, seq), between `searchsorted` bounds of `[start_w(M), M]` (the window's first
+  pane on, `features.definitions.Window.start_ms`). The only readings of that
   range that had *not* arrived yet when r arrived are out-of-order readings j arriving after r
   (ts_j >= M_r - L); each such j is subtracted from the contiguous run of rows (in arrival
   order) it must not reach, with a difference array;
@@ -160,7 +161,9 @@ def compute_features_vectorised(
     W = plan.n_windows
     bounds = []
     for w in range(W):
-        lo = np.searchsorted(s_key, dev * big + (M - plan.window_ms[w] - t_lo), side="right")
+        p, panes = plan.pane_ms[w], plan.window_ms[w] // plan.pane_ms[w]
+        start = (M // p - panes + 1) * p  # windows begin on a pane boundary
+        lo = np.searchsorted(s_key, dev * big + (start - 1 - t_lo), side="right")
         hi = np.searchsorted(s_key, dev * big + (M - t_lo), side="right")
         bounds.append((lo, hi))
     mins = np.full((n, W, S), np.nan)

@@ -22,7 +22,7 @@ from features.definitions import FEATURE_SET, FeatureSet
 
 __all__ = ["compute_features", "compute_features_vectorised"]
 
-_MAX_PRESIZE = 4096  # readings: a device's buffer starts no bigger (it grows if it must)
+_MAX_PRESIZE = 256  # readings: a device's buffer starts no bigger (it grows if it must)
 
 
 def compute_features(

@@ -22,7 +22,10 @@ from typing import Final, Literal
 from features.readings import SENSORS
 
 #: Bump when the *meaning* of an aggregate changes without any definition changing.
-SEMANTICS_REVISION: Final = 1
+SEMANTICS_REVISION: Final = 2  # 2: windows start on pane boundaries; dedup horizon 5 x lateness
+
+#: Panes per window when a window does not name its pane length (see `Window`).
+PANES_PER_WINDOW: Final = 60
 
 WindowAgg = Literal["mean", "std", "min", "max", "slope", "bad"]
 WINDOW_AGGS: Final[tuple[WindowAgg, ...]] = ("mean", "std", "min", "max", "slope", "bad")
@@ -35,11 +38,40 @@ HOUR_MS: Final = 60 * MINUTE_MS
 
 @dataclass(frozen=True)
 class Window:
-    """An event-time window `(M - length_ms, M]` and the aggregates computed over it per sensor."""
+    """An event-time window ending at the device's max event time M, and the aggregates computed
+    over it per sensor.
+
+    The window is made of `length_ms / pane_ms` panes (event time floored to `pane_ms`): it holds
+    the readings from the start of the pane `length_ms / pane_ms - 1` panes before M's pane, up
+    to M, so its span is between `length_ms - pane_ms` and `length_ms`. Readings leave a window a
+    whole pane at a time, which lets the state keep one sum per pane instead of every reading:
+    memory per device is independent of the reading rate. `pane_ms=0` means
+    `length_ms / PANES_PER_WINDOW` (the feature set resolves it).
+    """
 
     name: str
     length_ms: int
     aggs: tuple[WindowAgg, ...]
+    pane_ms: int = 0
+
+    @property
+    def panes(self) -> int:
+        return self.length_ms // self.pane_ms
+
+    def start_ms(self, m: int) -> int:
+        """First event time inside the window when the device's max event time is `m`."""
+        return (m // self.pane_ms - self.panes + 1) * self.pane_ms
+
+
+def _with_pane(w: Window) -> Window:
+    """`w` with its pane length resolved: the largest divisor of the length not above
+    `length / PANES_PER_WINDOW`."""
+    if w.pane_ms:
+        return w
+    pane = max(1, w.length_ms // PANES_PER_WINDOW)
+    while w.length_ms % pane:
+        pane -= 1
+    return Window(w.name, w.length_ms, w.aggs, pane)
 
 
 @dataclass(frozen=True)
@@ -69,7 +101,9 @@ class FeatureSet:
     ratios: tuple[Ratio, ...] = ()
     #: A reading more than this far behind the device's max event time is late.
     lateness_ms: int = 2 * MINUTE_MS
-    #: Event ids are remembered while their event time is within this of the device's max.
+    #: Event ids are remembered while their event time is within this of the device's max
+    #: (default: five times the lateness bound). Longer than the lateness bound, so a duplicate that
+    #: could enter the state is always caught; an older one is late and changes nothing.
     dedup_horizon_ms: int = 0
     #: Time resolution of slopes (times are floored to it); slopes are per second.
     time_unit_ms: int = 100
@@ -81,15 +115,22 @@ class FeatureSet:
         names = [w.name for w in self.windows]
         if len(set(names)) != len(names) or not self.windows:
             raise ValueError("window names must be unique and at least one window is needed")
+        object.__setattr__(self, "windows", tuple(_with_pane(w) for w in self.windows))
         for w in self.windows:
-            if w.length_ms <= self.lateness_ms:
-                raise ValueError(f"window {w.name} must be longer than the lateness bound")
+            if w.pane_ms <= 0 or w.length_ms % w.pane_ms:
+                raise ValueError(f"window {w.name}: pane_ms must divide length_ms")
+            if w.length_ms - w.pane_ms < self.lateness_ms:
+                raise ValueError(
+                    f"window {w.name} must be at least one pane longer than the lateness bound"
+                )
             if bad := set(w.aggs) - set(WINDOW_AGGS):
                 raise ValueError(f"unknown aggregates {bad} in window {w.name}")
         if set(self.count_windows) - set(names):
             raise ValueError("count_windows must name windows")
         if self.dedup_horizon_ms <= 0:
-            object.__setattr__(self, "dedup_horizon_ms", self.longest_window_ms + self.lateness_ms)
+            object.__setattr__(self, "dedup_horizon_ms", 5 * self.lateness_ms)
+        if self.dedup_horizon_ms <= self.lateness_ms:
+            raise ValueError("dedup_horizon_ms must be longer than lateness_ms")
         for r in self.ratios:
             if r.numerator not in self.sensors or r.denominator not in self.sensors:
                 raise ValueError(f"ratio {r.name}: unknown sensor")

@@ -15,10 +15,13 @@ arrived so far (before the current one); L = `lateness_ms`, R = `dedup_horizon_m
 
 The features of a reading r are computed, as soon as r arrives, from the *accepted* readings of
 its device that arrived no later than r (r itself included when accepted) and whose event time
-lies in the window `(M - w, M]`, M being the max event time after r. Windows are anchored at the
-device's max event time, not at r's own time: for in-order readings (the normal case) the two
-are the same; an out-of-order reading (within L) sees the device's latest state with itself
-inserted. Because w > L, every accepted reading is inside every window at its arrival.
+lies in the window `[start_w(M), M]`, M being the max event time after r. A window of length w
+is made of w / p panes of p ms (`Window.pane_ms`, event time floored to p): it starts at the
+beginning of the pane w / p - 1 panes before M's pane (`Window.start_ms`), so it spans between
+w - p and w, and readings leave it a whole pane at a time. Windows are anchored at the device's
+max event time, not at r's own time: for in-order readings (the normal case) the two are the
+same; an out-of-order reading (within L) sees the device's latest state with itself inserted.
+Because w - p >= L, every accepted reading is inside every window at its arrival.
 
 Per sensor (missing values are excluded from statistics and counted as bad):
 - `last`: r's own value (NaN if missing); `delta`: last minus the value of r's predecessor (the
@@ -34,14 +37,17 @@ Exactness: statistics are computed from integer window sums of values snapped to
 `features._kernel`), so the streaming and batch paths agree bit for bit and running sums never
 drift, however long the device lives. min/max come from monotonic deques over raw values.
 
-State per device (`features._nbstate`, compiled with numba): the accepted readings of the
-longest window plus one, sorted by event time (event time, raw values, bad bits: 52 bytes a
-reading), exact running integer sums per window (a reading is added on arrival and subtracted
-when it leaves), a min and a max monotonic deque per sensor over the longest min/max window, and
-the device's event ids of the dedup horizon (a 64-bit hash of the id with the latest event
-time, in one table shared by all devices). All updates are amortised O(1) except an out-of-order
-insertion, which costs O(readings within L). A rebuild needs the readings of the last
-`rebuild_horizon_ms`.
+State per device (`features._nbstate`, compiled with numba), fixed in size whatever the reading
+rate except for the event ids: per window the exact integer sums of each of its panes and of
+the whole window (a reading is added to its pane on arrival, a pane is subtracted when the
+window's start passes it), a min and a max monotonic deque per sensor over the longest min/max
+window holding at most one element per pane, the accepted readings of the last L (a new
+reading's predecessor is among them), and the device's event ids of the dedup horizon (a 64-bit
+hash of the id with the latest event time, in one table shared by all devices; R defaults to
+5 L: more than L catches every duplicate that could enter the state, an older duplicate is
+late; the margin catches redeliveries minutes later).
+All updates are amortised O(1) except an out-of-order insertion, which costs O(readings within
+L). A rebuild needs the readings of the last `rebuild_horizon_ms`.
 
 Event ids are compared by their 64-bit string hash within a device: two distinct ids of one
 device alive in the dedup horizon at the same time collide with probability about

@@ -39,5 +39,24 @@ def test_windows_must_outlast_the_lateness_bound() -> None:
         )
 
 
-def test_dedup_horizon_defaults_to_longest_window_plus_lateness() -> None:
-    assert FEATURE_SET.dedup_horizon_ms == 24 * HOUR_MS + FEATURE_SET.lateness_ms
+def test_dedup_horizon_defaults_to_five_times_the_lateness_bound() -> None:
+    assert FEATURE_SET.dedup_horizon_ms == 5 * FEATURE_SET.lateness_ms
+    with pytest.raises(ValueError, match="dedup_horizon_ms must be longer"):
+        dataclasses.replace(FEATURE_SET, dedup_horizon_ms=FEATURE_SET.lateness_ms)
+
+
+def test_windows_are_made_of_panes() -> None:
+    w24 = FEATURE_SET.windows[-1]
+    assert (w24.pane_ms, w24.panes) == (24 * HOUR_MS // 60, 60)  # PANES_PER_WINDOW by default
+    # the window starts at the beginning of its first pane: between length - pane and length
+    m = 10 * 24 * HOUR_MS + 7 * 60_000 + 123
+    assert w24.start_ms(m) % w24.pane_ms == 0
+    assert m - w24.length_ms < w24.start_ms(m) <= m - w24.length_ms + w24.pane_ms
+    with pytest.raises(ValueError, match="pane_ms must divide"):
+        dataclasses.replace(FEATURE_SET, windows=(Window("1h", HOUR_MS, ("mean",), 7_000),))
+    # a pane may not eat into the lateness bound
+    with pytest.raises(ValueError, match="one pane longer than the lateness"):
+        dataclasses.replace(FEATURE_SET, windows=(Window("3m", 180_000, ("mean",), 90_000),))
+    # pane length is part of the definitions, so of the version
+    finer = (*FEATURE_SET.windows[:2], dataclasses.replace(w24, pane_ms=5 * 60_000))
+    assert dataclasses.replace(FEATURE_SET, windows=finer).version != FEATURE_SET.version

@@ -17,7 +17,7 @@ def _stream(hours: float, seed: int = 4):  # type: ignore[no-untyped-def]
     )
 
 
-def test_state_stays_bounded_by_the_windows() -> None:
+def test_state_stays_bounded_by_the_lateness_and_the_panes() -> None:
     readings = _stream(72)
     on = OnlineFeatures()
     sizes = []
@@ -27,12 +27,31 @@ def test_state_stays_bounded_by_the_windows() -> None:
         if k % 500 == 0:
             sizes.append(on.state_sizes(r.device_id))
             mem.append(on.memory_bytes())
-    per_day = 24 * 3600 / 15  # cadence is 15-45 s: at most this many readings in 24 h
-    assert max(s for s, _ in sizes) <= per_day + 600
-    assert max(i for _, i in sizes) <= per_day * (1 + 2 / 1440) + 600
-    # memory follows the windows, not the history: the third day costs no more than the second
+    fs = FEATURE_SET
+    # cadence 15-45 s: the buffer spans the lateness bound, the ids the dedup horizon
+    assert max(s for s, _ in sizes) <= fs.lateness_ms / 15_000 + 2
+    assert max(i for _, i in sizes) <= (fs.dedup_horizon_ms + fs.lateness_ms) / 15_000 + 2
+    # memory follows the panes, not the history: the third day costs no more than the second
     day = len(mem) // 3
     assert 0 < max(mem[2 * day :]) <= 1.1 * max(mem[day : 2 * day])
+
+
+def _state_bytes(cadence_ms: int, hours: float) -> int:
+    """Bytes of one device's state (event-id table excluded) after `hours` at `cadence_ms`."""
+    rs = list(to_readings(synthetic_readings(1, int(hours * 3_600_000 / cadence_ms), seed=3,
+                                             cadence_ms=cadence_ms)))  # fmt: skip
+    on = OnlineFeatures()
+    for i in range(0, len(rs), 5000):
+        on.update_many(rs[i : i + 5000])
+    return on.memory_bytes() - on._st.table_bytes()
+
+
+def test_state_per_device_does_not_grow_with_the_reading_rate() -> None:
+    """26 h (full windows) at 1 reading/min and at 1 reading/s: 60x the readings, about the
+    same state (before panes the buffer of the 24 h window made it ~60x)."""
+    per_min = _state_bytes(60_000, 26)
+    per_s = _state_bytes(1_000, 26)
+    assert per_s <= 1.6 * per_min, (per_s, per_min)
 
 
 def test_drop_idle_forgets_only_quiet_devices() -> None:

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from feature_asserts import feature_matrix, mismatches
 
+from features._naive import naive_features
 from features._synth import synthetic_readings, to_readings
 from features.batch import compute_features, compute_features_vectorised
-from features.definitions import FEATURE_SET
+from features.definitions import FEATURE_SET, HOUR_MS, FeatureSet, Window
 from features.online import OnlineFeatures
 
 
@@ -80,3 +81,46 @@ def test_parity_200k_readings_200_devices() -> None:
     assert len(df) >= 200_000
     dups, _ = _check(df)
     assert dups >= 900
+
+
+def test_coarse_panes_agree_across_paths_and_windows_start_on_a_pane() -> None:
+    """Panes of 10 min in the 1 h window and 3 h in a 24 h one (so pane boundaries matter for
+    most readings): streaming, both batch engines and the naive reference agree exactly, and each
+    window counts the readings from the start of its first pane, not the last `length` ms."""
+    fs = FeatureSet(
+        sensors=FEATURE_SET.sensors,
+        scales=FEATURE_SET.scales,
+        windows=(
+            Window("1h", HOUR_MS, ("mean", "std", "min", "max", "slope", "bad"), 10 * 60_000),
+            Window("24h", 24 * HOUR_MS, ("mean", "std", "min", "bad"), 3 * HOUR_MS),
+        ),
+        count_windows=("1h", "24h"),
+    )
+    df = synthetic_readings(3, 500, seed=5, cadence_ms=120_000, out_of_order=0.05, duplicates=0.02)
+    readings = list(to_readings(df))
+    on = OnlineFeatures(fs)
+    ups = [on.update(r) for r in readings]
+    online = np.vstack([u.values for u in ups if u.values is not None])
+    kernel = compute_features(df, fs)
+    vectorised = compute_features(df, fs, engine="vectorised")
+    naive = np.vstack([v for v, _ in naive_features(readings, fs) if v is not None])
+    for other in (feature_matrix(kernel, fs), feature_matrix(vectorised, fs)):
+        assert not (errors := mismatches(online, other, fs.names, rtol=0.0)), errors
+    # the naive reference takes two-pass float statistics, not integer sums
+    assert not (errors := mismatches(online, naive, fs.names, rtol=1e-9, atol=1e-12)), errors
+    # count_1h by hand: accepted readings of the device in [start of the first pane, M]
+    w1h = fs.windows[0]
+    acc: dict[str, list[int]] = {}
+    mx: dict[str, int] = {}
+    differs = 0
+    for r, u in zip(readings, ups, strict=True):
+        if u.duplicate:
+            continue
+        m = mx[r.device_id] = max(mx.get(r.device_id, r.ts_ms), r.ts_ms)
+        if not u.late:
+            acc.setdefault(r.device_id, []).append(r.ts_ms)
+        ts = np.asarray(acc.get(r.device_id, []))
+        assert u.values is not None
+        assert u.values[fs.index["count_1h"]] == np.sum((ts >= w1h.start_ms(m)) & (ts <= m))
+        differs += int(np.sum(ts > m - HOUR_MS) != np.sum(ts >= w1h.start_ms(m)))
+    assert differs > 100  # the panes changed the window for many readings
