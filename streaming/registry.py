@@ -38,6 +38,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
+from features.ml.forest import prepare as prepare_forest
 from features.ml.scoring import scores as ml_scores
 from features.model_card import MODEL_CARD_ARTIFACT, ModelCard
 
@@ -217,6 +218,10 @@ class LoadedModel:
     version: str
     card: ModelCard
     model: Any
+
+    def __post_init__(self) -> None:
+        if self.card.kind == "anomaly":
+            prepare_forest(self.model)  # compile before the first (timed) prediction
 
     def predict_scores(self, X: np.ndarray, entities: np.ndarray | None = None) -> np.ndarray:
         """Scores of rows `X` (columns in `card.feature_names` order; NaN allowed), with the

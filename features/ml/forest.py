@@ -133,15 +133,31 @@ class CompiledForest:
         return -(2 ** (-(depths / self.denominator)))
 
 
-_CACHE: weakref.WeakKeyDictionary[Any, CompiledForest] = weakref.WeakKeyDictionary()
+_CACHE: weakref.WeakKeyDictionary[Any, tuple[Any, CompiledForest]] = weakref.WeakKeyDictionary()
 
 
 def compiled(forest: IsolationForest) -> CompiledForest:
-    """The forest's compiled form, built once per fitted forest object."""
+    """The forest's compiled form, built once per fit of a forest object (a refit makes a new
+    `estimators_` list, which rebuilds it)."""
     got = _CACHE.get(forest)
-    if got is None:
-        got = _CACHE[forest] = CompiledForest.of(forest)
-    return got
+    if got is None or got[0] is not forest.estimators_:
+        got = _CACHE[forest] = (forest.estimators_, CompiledForest.of(forest))
+    return got[1]
+
+
+def _final_forest(model: Any) -> IsolationForest | None:
+    if isinstance(model, Pipeline) and isinstance(model.steps[-1][1], IsolationForest):
+        return model.steps[-1][1]
+    return model if isinstance(model, IsolationForest) else None
+
+
+def prepare(model: Any) -> None:
+    """Build the compiled form of `model`'s forest (if it has one) and compile the walker (or
+    load it from numba's cache), so that the first `score_samples` pays neither."""
+    forest = _final_forest(model)
+    if forest is not None and hasattr(forest, "estimators_"):
+        c = compiled(forest)
+        c.score_samples(np.zeros((1, c.n_features)))
 
 
 def score_samples(model: Any, X: Any) -> np.ndarray:

@@ -58,6 +58,10 @@ def test_pipeline_and_fallback() -> None:
                                rtol=0, atol=1e-9)  # fmt: skip
     forest = pipe.steps[-1][1]
     assert compiled(forest) is compiled(forest)  # built once per fitted forest
+    forest.set_params(n_estimators=7).fit(X[:500, :])  # a refit of the same object
+    assert len(compiled(forest).roots) == 7
+    np.testing.assert_allclose(score_samples(forest, X[:50]), forest.score_samples(X[:50]),
+                               rtol=0, atol=1e-9)  # fmt: skip
 
     class Other:
         def score_samples(self, X: np.ndarray) -> np.ndarray:
