@@ -148,7 +148,10 @@ def compiled(forest: IsolationForest) -> CompiledForest:
 def _final_forest(model: Any) -> IsolationForest | None:
     if isinstance(model, Pipeline) and isinstance(model.steps[-1][1], IsolationForest):
         return model.steps[-1][1]
-    return model if isinstance(model, IsolationForest) else None
+    if isinstance(model, IsolationForest):
+        return model
+    inner = getattr(model, "forest_", None)  # features.ml.detectors.IsolationForestDetector
+    return inner if isinstance(inner, IsolationForest) else None
 
 
 def prepare(model: Any) -> None:

@@ -7,6 +7,7 @@ from typing import Any, Literal
 import numpy as np
 
 from features.ml.detectors import AnomalyDetector
+from features.ml.forest import score_samples
 
 ScoreKind = Literal["anomaly", "failure-risk"]
 
@@ -21,7 +22,7 @@ def scores(model: Any, X: Any, kind: ScoreKind, entities: np.ndarray | None = No
     if kind == "anomaly":
         if isinstance(model, AnomalyDetector):
             return model.anomaly_score(X, entities)
-        return -np.asarray(model.score_samples(X), dtype=np.float64)
+        return -score_samples(model, X)  # compiled for an IsolationForest (features.ml.forest)
     if kind == "failure-risk":
         return np.asarray(model.predict_proba(X), dtype=np.float64)[:, 1]
     raise ValueError(f"unknown score kind {kind!r}")
