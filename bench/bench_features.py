@@ -33,8 +33,10 @@ from features._naive import naive_features
 from features._pools import KernelState
 from features._synth import synthetic_readings, to_readings
 from features.batch import compute_features
-from features.definitions import FEATURE_SET
 from features.online import OnlineFeatures
+from features.spec import load_spec
+
+FEATURE_SET = load_spec().feature_set  # the fleet's (datasets/iot-fleet.yaml)
 
 log = logging.getLogger("bench_features")
 
@@ -97,7 +99,8 @@ def _compile_seconds() -> tuple[float, float]:
     """(cold compile, load from numba's cache) of the kernel, each in a fresh interpreter."""
     code = (
         "import time; t = time.perf_counter(); "
-        "from features.online import OnlineFeatures; OnlineFeatures(); "
+        "from features.online import OnlineFeatures; from features.spec import load_spec; "
+        "OnlineFeatures(load_spec().feature_set); "
         "print(time.perf_counter() - t)"
     )
     root = Path(__file__).resolve().parents[1]
@@ -127,7 +130,7 @@ def main() -> None:
     sec = Section("Features", "python bench/bench_features.py")
 
     t_cold, t_cached = _compile_seconds()
-    OnlineFeatures()  # load the kernel before any timed region
+    OnlineFeatures(FEATURE_SET)  # load the kernel before any timed region
     df = synthetic_readings(args.devices, args.per_device, seed=1)
     readings = list(to_readings(df))
     n = len(readings)
@@ -135,13 +138,13 @@ def main() -> None:
     log.info("%d readings, %d devices, %d features", n, args.devices, len(FEATURE_SET.names))
 
     def stream_single() -> None:
-        on = OnlineFeatures()
+        on = OnlineFeatures(FEATURE_SET)
         upd = on.update
         for r in readings:
             upd(r)
 
     def stream_micro(size: int) -> None:
-        on = OnlineFeatures()
+        on = OnlineFeatures(FEATURE_SET)
         for i in range(0, n, size):
             on.update_many(readings[i : i + size])
 
@@ -151,8 +154,10 @@ def main() -> None:
             "update": _cpu_rate(stream_single, n),
             "update_many 500": _cpu_rate(lambda: stream_micro(500), n),
             "update_many 2000": _cpu_rate(lambda: stream_micro(2000), n),
-            "batch kernel": _cpu_rate(lambda: compute_features(df), rows),
-            "batch vectorised": _cpu_rate(lambda: compute_features(df, engine="vectorised"), rows),
+            "batch kernel": _cpu_rate(lambda: compute_features(df, FEATURE_SET), rows),
+            "batch vectorised": _cpu_rate(
+                lambda: compute_features(df, FEATURE_SET, engine="vectorised"), rows
+            ),
             "naive": _cpu_rate(lambda: naive_features(sub_dev, FEATURE_SET), len(sub_dev)),
         },
         rounds=args.rounds,
@@ -217,7 +222,7 @@ def main() -> None:
             "",
             f"Kernel compile time (numba, fresh interpreter): {t_cold:.1f} s cold, "
             f"{t_cached:.1f} s when loaded from numba's on-disk cache (`cache=True`); paid once "
-            "per process, at the first `OnlineFeatures()` or `compute_features`.",
+            "per process, at the first `OnlineFeatures(FEATURE_SET)` or `compute_features`.",
             "",
             NOTES,
         ]

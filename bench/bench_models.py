@@ -31,14 +31,18 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from features.batch import compute_features
-from features.definitions import FEATURE_SET
-from features.readings import SENSORS
+from features.spec import load_spec
 from orchestration.defs.training import build, reference
 from orchestration.defs.training.evaluation import evaluate
 from orchestration.defs.training.fit import fit_anomaly, fit_failure
 from orchestration.defs.training.models import anomaly_scores, failure_scores
 from orchestration.defs.training.plan import LABEL
 from streaming.sim import SimConfig, Simulator, labels_table
+
+FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)
+SENSORS = FLEET.sensor_names
+
+FEATURE_SET = load_spec().feature_set  # the fleet's
 
 log = logging.getLogger("bench_models")
 HOUR_MS = 3_600_000
@@ -155,7 +159,7 @@ def main() -> None:
     readings, maint, truth = simulate(args.devices, args.days, args.interval_s, args.seed)
     t_sim = time.perf_counter() - t0
     t1 = time.perf_counter()
-    feats = build.with_sensors(compute_features(readings), readings)
+    feats = build.with_sensors(compute_features(readings, FEATURE_SET), readings)
     t_feat = time.perf_counter() - t1
     horizon = int(args.horizon_h * HOUR_MS)
     labelled = build.label(feats, maint, truth, horizon)

@@ -40,16 +40,20 @@ from stackutil import kafka_broker, mlflow_tracking, replace_section
 from features.batch import compute_features
 from features.contract import encode, parse_reading
 from features.contract_events import ModelScore, ScoredEvent
-from features.definitions import FEATURE_SET
 from features.model_card import Histogram, ModelCard
 from features.online import OnlineFeatures
-from features.readings import SENSORS
+from features.spec import load_spec
 from streaming.kafka import consumer_config, ensure_topics, make_consumer, make_producer
 from streaming.producers import backfill, simulate_live
 from streaming.registry import log_model_version
 from streaming.serving import ScorerService, ServeConfig
 from streaming.sim import SimConfig, Simulator
 from streaming.topics import Topics
+
+FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)
+SENSORS = FLEET.sensor_names
+
+FEATURE_SET = load_spec().feature_set  # the fleet's
 
 log = logging.getLogger("bench_scorer")
 Design = Callable[[str, Topics, str, threading.Event, list[int]], None]
@@ -66,7 +70,7 @@ def train_and_register(name: str) -> Any:
         df.insert(0, "device_id", sim.fleet.device_ids)
         df.insert(0, "event_id", s.event_ids.to_pylist())
         rows.append(df)
-    feats = compute_features(pd.concat(rows, ignore_index=True))
+    feats = compute_features(pd.concat(rows, ignore_index=True), FEATURE_SET)
     names = list(FEATURE_SET.names)
     X = feats[names]
     model = make_pipeline(
@@ -151,7 +155,7 @@ def run_naive(
 
     loaded = load_model_version(model_name, alias="champion")
     names = list(FEATURE_SET.names)
-    feats = OnlineFeatures()
+    feats = OnlineFeatures(FEATURE_SET)
     c = Consumer(
         consumer_config(bootstrap, f"naive-{uuid.uuid4().hex[:6]}", **{"enable.auto.commit": True})
     )

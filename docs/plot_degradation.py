@@ -16,8 +16,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from features.readings import SENSORS, UNITS
+from features.spec import load_spec
 from streaming.sim import FaultLabel, SimConfig, Simulator
+
+FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)
+SENSORS = FLEET.sensor_names
+UNITS = FLEET.units
 
 HOUR_MS = 3_600_000
 log = logging.getLogger("plot_degradation")

@@ -13,6 +13,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "edaml.commands.stack",
     "edaml.commands.serve",
     "edaml.commands.events",
+    "edaml.commands.dataset",
     "edaml.commands.train",
     "edaml.commands.demo",
     "edaml.commands.models",

@@ -12,7 +12,10 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
-from features.readings import SENSORS, SensorReading
+from features.readings import SensorReading
+
+#: Column names of the synthetic readings (shaped like the fleet's, for the feature tests).
+SENSORS = ("temperature", "vibration", "pressure", "current", "rpm")
 
 _BASE = np.array([60.0, 2.0, 6.0, 40.0, 1500.0])
 _STEP = np.array([0.05, 0.02, 0.01, 0.3, 5.0])
@@ -78,13 +81,15 @@ def synthetic_readings(
 
 
 def to_readings(df: pd.DataFrame) -> Iterator[SensorReading]:
-    """The rows as `SensorReading`s, in row order (NaN -> None)."""
-    cols = [df[s].to_numpy() for s in SENSORS]
+    """The rows as `SensorReading`s, in row order (NaN -> None); every column but the ids,
+    time and `seq` is a sensor."""
+    sensors = [c for c in df.columns if c not in ("event_id", "device_id", "ts_ms", "seq")]
+    cols = [df[s].to_numpy() for s in sensors]
     for k, (eid, dev, ts) in enumerate(
         zip(df["event_id"].tolist(), df["device_id"].tolist(), df["ts_ms"].tolist(), strict=True)
     ):
         values: dict[str, float | None] = {}
-        for s, col in zip(SENSORS, cols, strict=True):
+        for s, col in zip(sensors, cols, strict=True):
             v = float(col[k])
             values[s] = None if v != v else v
         yield SensorReading(eid, dev, int(ts), values)

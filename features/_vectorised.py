@@ -25,15 +25,13 @@ import numpy as np
 import pandas as pd
 
 from features._kernel import BAD, PER_SENSOR, SQ, SQQ, ST, STQ, STT, Plan, finalize_many
-from features.definitions import FEATURE_SET, FeatureSet
+from features.definitions import FeatureSet
 
 _NEVER = -(2**62)
 _CHUNK = 4096
 
 
-def compute_features_vectorised(
-    readings: pd.DataFrame, feature_set: FeatureSet = FEATURE_SET
-) -> pd.DataFrame:
+def compute_features_vectorised(readings: pd.DataFrame, feature_set: FeatureSet) -> pd.DataFrame:
     """Features of every distinct reading (first arrival of an event id per device wins).
 
     Input columns: `event_id`, `device_id`, `ts_ms` (int64), one float64 column per sensor

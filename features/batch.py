@@ -18,7 +18,7 @@ from features._kernel import Plan
 from features._nbstate import compact_rows
 from features._pools import KernelState, ensure_compiled
 from features._vectorised import compute_features_vectorised, empty_features
-from features.definitions import FEATURE_SET, FeatureSet
+from features.definitions import FeatureSet
 
 __all__ = ["compute_features", "compute_features_vectorised"]
 
@@ -27,7 +27,7 @@ _MAX_PRESIZE = 256  # readings: a device's buffer starts no bigger (it grows if 
 
 def compute_features(
     readings: pd.DataFrame,
-    feature_set: FeatureSet = FEATURE_SET,
+    feature_set: FeatureSet,
     *,
     engine: Literal["kernel", "vectorised"] = "kernel",
 ) -> pd.DataFrame:

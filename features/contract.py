@@ -10,10 +10,12 @@ A sensor reading (`iot.sensor_reading/v1`) looks like::
                 "rpm": 1480.0},
      "extra": {"firmware": "1.2"}}
 
-`values` maps sensor names to numbers or null (a dropout). The five standard sensors
-(`features.readings.SENSORS`) are checked against physical ranges; other sensors (e.g. a CSV
-replay's columns) are allowed when their name is plain (`[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}`) and
-their value finite with |x| <= 1e15. `site`, `machine_type` and `extra` may be missing.
+`values` maps sensor names to numbers or null (a dropout). A dataset's `ReadingContract` (from
+its spec: `features.spec.DatasetSpec.contract`) checks the sensors the spec declares against
+their physical ranges; other sensors are allowed when their name is plain
+(`[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}`) and their value finite with |x| <= 1e15, which is all the
+module-level functions (`parse_reading`, `encode_reading`, ..., the `GENERIC` contract) check.
+`site`, `machine_type` and `extra` may be missing.
 
 Anything wrong — bytes that are not UTF-8, bad JSON, a missing field, a wrong type, NaN or
 infinity, a value out of range, an oversize event or an unknown schema — raises `ContractError`
@@ -57,14 +59,14 @@ from features.contract_fields import (
     format_ts,
     parse_ts,
 )
-from features.readings import SENSORS, SensorReading
+from features.readings import SensorReading
 
 __all__ = [
     "EVENT_TYPES",
+    "GENERIC",
     "MAX_EVENT_BYTES",
     "MAX_READING_BYTES",
     "SCHEMAS",
-    "SENSOR_RANGES",
     "Alert",
     "AlertKind",
     "ContractError",
@@ -78,6 +80,7 @@ __all__ = [
     "MaintenanceKind",
     "ModelLifecycleEvent",
     "ModelScore",
+    "ReadingContract",
     "ReasonCode",
     "ScoredEvent",
     "SensorReading",
@@ -119,15 +122,6 @@ Event = (
     | Heartbeat
 )
 
-#: Physical range of each standard sensor (inclusive), in `features.readings.UNITS`.
-SENSOR_RANGES: Final[dict[str, tuple[float, float]]] = {
-    "temperature": (-60.0, 400.0),
-    "vibration": (0.0, 500.0),
-    "pressure": (-1.0, 700.0),
-    "current": (0.0, 5000.0),
-    "rpm": (0.0, 100_000.0),
-}
-assert set(SENSOR_RANGES) == set(SENSORS)
 _OTHER_RANGE: Final = (-1e15, 1e15)
 MAX_SENSORS: Final = 64
 MAX_EXTRA: Final = 32
@@ -386,16 +380,15 @@ class ReadingContract:
 
 #: The contract without declared sensors: any plain sensor name, finite |x| <= 1e15.
 GENERIC: Final = ReadingContract({})
-_DEFAULT: Final = ReadingContract(SENSOR_RANGES)
 
 
 def _reading_from_doc(d: dict[str, Any]) -> SensorReading:
-    return _DEFAULT.reading_from_doc(d)
+    return GENERIC.reading_from_doc(d)
 
 
 def parse_reading(raw: bytes) -> SensorReading:
     """Parse and validate one `iot.sensor_reading/v1` event."""
-    return _DEFAULT.parse_reading(raw)
+    return GENERIC.parse_reading(raw)
 
 
 def reading_to_doc(r: SensorReading) -> dict[str, Any]:
@@ -416,12 +409,12 @@ def reading_to_doc(r: SensorReading) -> dict[str, Any]:
 
 def validate_reading(r: SensorReading) -> SensorReading:
     """Check a reading built in memory against the contract; return it normalised (ints→floats)."""
-    return _DEFAULT.validate_reading(r)
+    return GENERIC.validate_reading(r)
 
 
 def encode_reading(r: SensorReading) -> bytes:
     """Validate a reading and encode it as `iot.sensor_reading/v1` JSON bytes."""
-    return _DEFAULT.encode_reading(r)
+    return GENERIC.encode_reading(r)
 
 
 # ── every event ──────────────────────────────────────────────────────────────────────────────
@@ -448,7 +441,7 @@ def encode(event: Event) -> bytes:
 
 def parse_event(raw: bytes) -> Event:
     """Parse and validate any contract event, dispatching on its `schema`."""
-    return _parse_event(raw, _DEFAULT)
+    return _parse_event(raw, GENERIC)
 
 
 def _parse_event(raw: bytes, contract: ReadingContract) -> Event:

@@ -16,9 +16,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.contract import READING_SCHEMA, SENSOR_RANGES
+from features.contract import READING_SCHEMA, ReadingContract
 from features.contract_fields import ContractError, check_id, format_ts
-from features.readings import SENSORS
 
 _HEX: Final = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 # Positions of the 32 hex digits inside the 36 characters of a UUID string.
@@ -80,17 +79,23 @@ def reading_prefixes(
 
 
 def encode_readings_bulk(
-    event_ids: pa.Array, ts_ms: np.ndarray, prefixes: pa.Array, values: np.ndarray
+    event_ids: pa.Array,
+    ts_ms: np.ndarray,
+    prefixes: pa.Array,
+    values: np.ndarray,
+    contract: ReadingContract,
 ) -> list[str]:
-    """JSON of `len(ts_ms)` readings: `values` is (n, len(SENSORS)) float, NaN meaning a dropout.
+    """JSON of `len(ts_ms)` readings: `values` is (n, len(contract.sensors)) float, columns in
+    the contract's sensor order, NaN meaning a dropout.
 
-    Values must be finite (or NaN) and inside `SENSOR_RANGES`; the check is vectorised.
+    Values must be finite (or NaN) and inside the contract's ranges; the check is vectorised.
     """
     n = len(ts_ms)
-    if values.shape != (n, len(SENSORS)) or len(event_ids) != n or len(prefixes) != n:
+    sensors = contract.sensors
+    if values.shape != (n, len(sensors)) or len(event_ids) != n or len(prefixes) != n:
         raise ValueError("event_ids, ts_ms, prefixes and values must describe the same readings")
-    for j, name in enumerate(SENSORS):
-        lo, hi = SENSOR_RANGES[name]
+    for j, name in enumerate(sensors):
+        lo, hi = contract.ranges[name]
         col = values[:, j]
         bad = ~(np.isnan(col) | ((col >= lo) & (col <= hi)))
         if bad.any():
@@ -101,7 +106,7 @@ def encode_readings_bulk(
     ts = iso_timestamps(ts_ms.astype(np.int64))
     parts: list[pa.Array | str] = [f'{{"schema":"{READING_SCHEMA}","event_id":"', event_ids]
     parts += ['","ts":"', ts, prefixes]
-    for j, name in enumerate(SENSORS):
+    for j, name in enumerate(sensors):
         col = pc.cast(pa.array(values[:, j], from_pandas=True), pa.string())
         parts += [f'{"," if j else ""}"{name}":', pc.fill_null(col, "null")]
     parts.append("}}")

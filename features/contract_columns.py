@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.contract import parse_reading
+from features.contract import ReadingContract
 from features.contract_columns_arrow import load_arrow
 from features.contract_columns_checks import (
     RawColumns,
@@ -38,7 +38,7 @@ from features.contract_columns_checks import (
 )
 from features.contract_columns_orjson import load_orjson
 from features.contract_fields import ContractError
-from features.readings import SENSORS, SensorReading
+from features.readings import SensorReading
 
 __all__ = ["DecodedReadings", "decode_readings", "iso_ts_to_ms"]
 
@@ -48,7 +48,8 @@ class DecodedReadings:
     """The valid readings of a batch as columns, in input order.
 
     `index[k]` is the position in the input of row `k`. Sensor columns hold NaN where the
-    reading had null or did not report that sensor; other sensors than `SENSORS` are not kept.
+    reading had null or did not report that sensor; sensors the contract does not declare are
+    not kept.
     """
 
     index: np.ndarray
@@ -81,9 +82,13 @@ def _collector_paused() -> Iterator[None]:
 
 
 def decode_readings(
-    values: Sequence[bytes], *, engine: Literal["auto", "orjson"] = "auto"
+    values: Sequence[bytes],
+    contract: ReadingContract,
+    *,
+    engine: Literal["auto", "orjson"] = "auto",
 ) -> tuple[DecodedReadings, Errors]:
-    """Parse and validate a batch of `iot.sensor_reading/v1` records into columns.
+    """Parse and validate a batch of `iot.sensor_reading/v1` records into columns, one per
+    sensor the `contract` (a dataset spec's `spec.contract`) declares.
 
     Returns the valid readings as columns and, for every invalid record, its position in
     `values` and the `ContractError` that `parse_reading` raises for it. A bad record never
@@ -93,10 +98,10 @@ def decode_readings(
     if engine not in ("auto", "orjson"):
         raise ValueError(f"unknown engine {engine!r}")
     with _collector_paused():
-        raw = load_arrow(values) if engine == "auto" else None
+        raw = load_arrow(values, contract) if engine == "auto" else None
         if raw is None:
-            raw = load_orjson(values)
-        return _checked(values, raw)
+            raw = load_orjson(values, contract)
+        return _checked(values, raw, contract)
 
 
 def _decoded(
@@ -106,7 +111,9 @@ def _decoded(
     return DecodedReadings(index, event_id, device_id, site, machine_type, ts, sensors)
 
 
-def _checked(values: Sequence[bytes], raw: RawColumns) -> tuple[DecodedReadings, Errors]:
+def _checked(
+    values: Sequence[bytes], raw: RawColumns, contract: ReadingContract
+) -> tuple[DecodedReadings, Errors]:
     n = len(values)
     suspect = raw.suspect
     check_event_ids(raw.event_id, suspect)
@@ -114,7 +121,7 @@ def _checked(values: Sequence[bytes], raw: RawColumns) -> tuple[DecodedReadings,
     check_ids(raw.device_id, suspect, required=True)
     check_ids(raw.site, suspect, required=False)
     check_ids(raw.machine_type, suspect, required=False)
-    check_sensors(raw.sensors, suspect)
+    check_sensors(raw.sensors, suspect, contract)
     strings = [raw.event_id, raw.device_id, raw.site, raw.machine_type]
     sensors = raw.sensors
     errors: Errors = []
@@ -125,7 +132,7 @@ def _checked(values: Sequence[bytes], raw: RawColumns) -> tuple[DecodedReadings,
     accepted: list[tuple[int, SensorReading]] = []
     for i in np.flatnonzero(suspect).tolist():
         try:
-            accepted.append((i, parse_reading(values[i])))
+            accepted.append((i, contract.parse_reading(values[i])))
         except ContractError as exc:
             errors.append((i, exc))
     if accepted:
@@ -137,7 +144,7 @@ def _checked(values: Sequence[bytes], raw: RawColumns) -> tuple[DecodedReadings,
             new = string_array([getattr(r, name) for _, r in accepted])
             strings[k] = pc.replace_with_mask(strings[k], pa.array(mask), new)
         ts_ms[rows] = [r.ts_ms for _, r in accepted]
-        for s in SENSORS:
+        for s in contract.sensors:
             got = [r.values.get(s) for _, r in accepted]
             sensors[s][rows] = np.array(got, dtype=np.float64)  # None -> NaN
     keep = np.ones(n, dtype=bool)

@@ -26,16 +26,25 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from features.contract import READING_SCHEMA
+from features.contract import READING_SCHEMA, ReadingContract
 from features.contract_columns_checks import TEMPLATE, RawColumns
 from features.contract_fields import MAX_READING_BYTES
-from features.readings import SENSORS
 
-_SCHEMA: Final = pa.schema(
-    [(k, pa.string()) for k in ("schema", "event_id", "ts", "device_id", "site", "machine_type")]
-    + [("values", pa.struct([(s, pa.float64()) for s in SENSORS]))]
-)
-_PARSE: Final = pj.ParseOptions(explicit_schema=_SCHEMA, unexpected_field_behavior="error")
+_ENVELOPE: Final = ("schema", "event_id", "ts", "device_id", "site", "machine_type")
+_parse_options: dict[tuple[str, ...], pj.ParseOptions] = {}
+
+
+def _parse_for(sensors: tuple[str, ...]) -> pj.ParseOptions:
+    """The reader's strict schema, generated from a contract's sensor names (cached)."""
+    opts = _parse_options.get(sensors)
+    if opts is None:
+        schema = pa.schema(
+            [(k, pa.string()) for k in _ENVELOPE]
+            + [("values", pa.struct([(s, pa.float64()) for s in sensors]))]
+        )
+        opts = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error")
+        _parse_options[sensors] = opts
+    return opts
 
 
 def _lines(values: Sequence[Any]) -> bytes | None:
@@ -72,15 +81,19 @@ def _strings(col: pa.ChunkedArray, filler: str, suspect: np.ndarray) -> pa.Strin
     return out
 
 
-def load_arrow(values: Sequence[Any]) -> RawColumns | None:
+def load_arrow(values: Sequence[Any], contract: ReadingContract) -> RawColumns | None:
     """The batch as columns through Arrow's JSON reader, or None when it cannot take it."""
     n = len(values)
+    if not contract.sensors:
+        return None
     joined = _lines(values) if n else None
     if joined is None:
         return None
     read = pj.ReadOptions(use_threads=False, block_size=max(len(joined) + 1, 1 << 20))
     try:
-        table = pj.read_json(pa.py_buffer(joined), read_options=read, parse_options=_PARSE)
+        table = pj.read_json(
+            pa.py_buffer(joined), read_options=read, parse_options=_parse_for(contract.sensors)
+        )
     except (pa.ArrowInvalid, UnicodeDecodeError):
         return None
     if table.num_rows != n:
@@ -93,7 +106,7 @@ def load_arrow(values: Sequence[Any]) -> RawColumns | None:
         suspect |= values_col.is_null().to_numpy(zero_copy_only=False)
     sensors: dict[str, np.ndarray] = {}
     all_null = np.ones(n, dtype=bool)
-    for name in SENSORS:
+    for name in contract.sensors:
         col = pc.struct_field(values_col, name)
         null = col.is_null().to_numpy(zero_copy_only=False)
         all_null &= null

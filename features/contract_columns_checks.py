@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.contract import READING_SCHEMA, SENSOR_RANGES
+from features.contract import READING_SCHEMA, ReadingContract
 from features.contract_fields import MAX_ID_LEN
 
 # A valid reading that stands in for a suspect row while the columns are checked (its row is
@@ -23,8 +23,14 @@ TEMPLATE: Final[dict[str, Any]] = {
     "device_id": "-",
     "site": "",
     "machine_type": "",
-    "values": dict.fromkeys(SENSOR_RANGES, 0.0),
+    "values": {},
 }
+
+
+def template_values(contract: ReadingContract) -> dict[str, float]:
+    """A stand-in `values` for a suspect row: every declared sensor at 0.0 (the row is decided
+    by `parse_reading` later)."""
+    return dict.fromkeys(contract.sensors, 0.0)
 
 
 @dataclass(slots=True)
@@ -158,11 +164,13 @@ def check_ts(arr: pa.StringArray, suspect: np.ndarray) -> np.ndarray:
 # ── sensor values ────────────────────────────────────────────────────────────────────────────
 
 
-def check_sensors(sensors: dict[str, np.ndarray], suspect: np.ndarray) -> None:
-    """Rows with a value outside its sensor's range, infinite, or a negative zero (which may
-    have been the integer -0, that is 0.0) are suspect; NaN means null here."""
+def check_sensors(
+    sensors: dict[str, np.ndarray], suspect: np.ndarray, contract: ReadingContract
+) -> None:
+    """Rows with a value outside its sensor's range (the contract's), infinite, or a negative
+    zero (which may have been the integer -0, that is 0.0) are suspect; NaN means null here."""
     for name, arr in sensors.items():
-        lo, hi = SENSOR_RANGES[name]
+        lo, hi = contract.ranges[name]
         with np.errstate(invalid="ignore"):
             suspect |= ~(np.isnan(arr) | ((arr >= lo) & (arr <= hi)))
         suspect |= (arr == 0) & np.signbit(arr)

@@ -10,15 +10,13 @@ from typing import Any, Final
 import numpy as np
 import orjson
 
-from features.contract import READING_SCHEMA
-from features.contract_columns_checks import TEMPLATE, RawColumns, string_array
+from features.contract import READING_SCHEMA, ReadingContract
+from features.contract_columns_checks import TEMPLATE, RawColumns, string_array, template_values
 from features.contract_fields import MAX_READING_BYTES
-from features.readings import SENSORS
 
 _FIELDS: Final = ("schema", "event_id", "ts", "device_id", "site", "machine_type", "values")
 _REQUIRED: Final = ("schema", "event_id", "ts", "device_id", "values")
 _GETTERS: Final = tuple(itemgetter(k) for k in _FIELDS)
-_SENSOR_GETTERS: Final = tuple(itemgetter(s) for s in SENSORS)
 _NUMBER_TYPES: Final = frozenset({float, int, type(None)})
 
 
@@ -76,16 +74,21 @@ def _strings(col: list[Any], filler: str, suspect: np.ndarray) -> list[Any]:
     return col
 
 
-def _sensors(vals: list[Any], suspect: np.ndarray) -> dict[str, np.ndarray]:
-    """The five standard sensors as float64 columns (null -> NaN); a row that is not exactly
-    those five with numbers (or null) is suspect."""
-    if set(map(type, vals)) != {dict} or set(map(len, vals)) != {5}:
+def _sensors(
+    vals: list[Any], suspect: np.ndarray, contract: ReadingContract
+) -> dict[str, np.ndarray]:
+    """The contract's sensors as float64 columns (null -> NaN); a row that is not exactly
+    those sensors with numbers (or null) is suspect."""
+    k = len(contract.sensors)
+    if set(map(type, vals)) != {dict} or set(map(len, vals)) != {k}:
+        stand_in = template_values(contract)
         for i, v in enumerate(vals):
-            if type(v) is not dict or len(v) != 5:
+            if type(v) is not dict or len(v) != k:
                 suspect[i] = True
-                vals[i] = TEMPLATE["values"]
+                vals[i] = stand_in
     out: dict[str, np.ndarray] = {}
-    for name, get in zip(SENSORS, _SENSOR_GETTERS, strict=True):
+    for name in contract.sensors:
+        get = itemgetter(name)
         try:
             col = list(map(get, vals))
         except KeyError:  # a row with another sensor instead of this one
@@ -110,7 +113,7 @@ def _sensors(vals: list[Any], suspect: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def load_orjson(values: Sequence[Any]) -> RawColumns:
+def load_orjson(values: Sequence[Any], contract: ReadingContract) -> RawColumns:
     """Any batch of records as columns (rows that are not the plain common case are suspect)."""
     suspect = np.zeros(len(values), dtype=bool)
     docs = _docs(values, suspect)
@@ -122,6 +125,6 @@ def load_orjson(values: Sequence[Any]) -> RawColumns:
         device_id=string_array(_strings(device_id, TEMPLATE["device_id"], suspect)),
         site=string_array(_strings(site, "", suspect)),
         machine_type=string_array(_strings(machine_type, "", suspect)),
-        sensors=_sensors(vals, suspect),
+        sensors=_sensors(vals, suspect, contract),
         suspect=suspect,
     )

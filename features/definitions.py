@@ -1,9 +1,10 @@
 """The declarative feature set: which features exist, over which windows, and its version.
 
 One `FeatureSet` drives both computation paths (`features.batch` over history, `features.online`
-per reading); `FEATURE_SET` is the one the platform serves. `FEATURE_SET.names` is the column
-order of every feature vector, and `FEATURE_SET.version` is a short hash of the canonical
-definitions (plus a semantics revision), so it changes whenever any definition changes.
+per reading); each dataset's comes from its spec (`features.spec.DatasetSpec.feature_set`, with
+windows defaulting from the cadence). `feature_set.names` is the column order of every feature
+vector, and `feature_set.version` is a short hash of the canonical definitions (plus a
+semantics revision), so it changes whenever any definition changes.
 
 Names: `<sensor>__<agg>_<window>` (e.g. `vibration__slope_5m`), `<sensor>__last|delta|zscore`,
 `count_<window>`, `dt_prev_s`, and the cross-sensor ratios (`vibration_per_current`, ...).
@@ -18,8 +19,6 @@ import json
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from typing import Final, Literal
-
-from features.readings import SENSORS
 
 #: Bump when the *meaning* of an aggregate changes without any definition changing.
 SEMANTICS_REVISION: Final = 2  # 2: windows start on pane boundaries; dedup horizon 5 x lateness
@@ -177,21 +176,3 @@ class FeatureSet:
     @cached_property
     def index(self) -> dict[str, int]:
         return {n: i for i, n in enumerate(self.names)}
-
-
-FEATURE_SET: Final = FeatureSet(
-    sensors=SENSORS,
-    # temperature 1e-3 °C, vibration 1e-4 mm/s, pressure 1e-4 bar, current 1e-3 A, rpm 1e-2
-    scales=(1000, 10_000, 10_000, 1000, 100),
-    windows=(
-        Window("5m", 5 * MINUTE_MS, ("mean", "std", "min", "max", "slope")),
-        Window("1h", HOUR_MS, ("mean", "std", "min", "max", "slope", "bad")),
-        Window("24h", 24 * HOUR_MS, ("mean", "std", "bad")),
-    ),
-    count_windows=("5m", "1h", "24h"),
-    ratios=(
-        Ratio("vibration_per_current", "vibration", "current"),
-        Ratio("temperature_per_current", "temperature", "current"),
-        Ratio("vibration_per_current__mean_5m", "vibration", "current", "mean_5m"),
-    ),
-)

@@ -64,7 +64,7 @@ import numpy as np
 
 from features._kernel import Plan
 from features._pools import KernelState, ensure_compiled
-from features.definitions import FEATURE_SET, FeatureSet
+from features.definitions import FeatureSet
 from features.readings import SensorReading
 
 _DUP, _LATE = 1, 2
@@ -72,7 +72,7 @@ _DUP, _LATE = 1, 2
 
 @dataclass(frozen=True, slots=True)
 class FeatureUpdate:
-    """The result of one reading: features in `FEATURE_SET.names` order (None: duplicate)."""
+    """The result of one reading: features in `feature_set.names` order (None: duplicate)."""
 
     values: np.ndarray | None
     duplicate: bool
@@ -93,7 +93,7 @@ class OnlineFeatures:
 
     The first instance of a process compiles the kernel (or loads it from numba's cache)."""
 
-    def __init__(self, feature_set: FeatureSet = FEATURE_SET) -> None:
+    def __init__(self, feature_set: FeatureSet) -> None:
         self.feature_set = feature_set
         self._plan = Plan.of(feature_set)
         ensure_compiled(self._plan)

@@ -2,25 +2,13 @@
 
 The wire format (JSON envelope, schema `iot.sensor_reading/v1`) is parsed and validated in
 `features.contract`; this module only holds the in-memory shape that parsing produces and that
-the feature paths, the simulator and the scorer share.
+the feature paths, the simulator and the scorer share. Which sensors a dataset has, their
+units and ranges, is declared in its spec (`features.spec`, `datasets/<name>.yaml`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Final
-
-#: The sensors every IoT device reports, in a fixed order (feature columns follow it).
-SENSORS: Final[tuple[str, ...]] = ("temperature", "vibration", "pressure", "current", "rpm")
-
-#: Physical units of each sensor, for documentation and reason texts.
-UNITS: Final[dict[str, str]] = {
-    "temperature": "°C",
-    "vibration": "mm/s RMS",
-    "pressure": "bar",
-    "current": "A",
-    "rpm": "rpm",
-}
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,10 +29,23 @@ Everything is computed from the validated spec, once, as properties:
 - `spec.models` (kinds, input `features|raw`, normalisation, per-entity models, gate policy,
   target alert rate, hold-out split, training window), `spec.labels` (label sources),
   `spec.label_columns` (never features), `spec.entity` (key column, group column).
-- Event-time policy for the scorer: `spec.event_time.future_skew_ms` (int) and
-  `spec.event_time.past_horizon_ms` (int, or None = no past horizon: any era is servable), with
-  `spec.event_time.past_horizon_basis`: "wall-clock" (older than now - horizon is refused) or
-  "stream" (older than the newest event time seen - horizon is refused; for historical data).
+- Event-time policy of the scorer (`ServeConfig.future_skew_ms`, `.past_horizon_ms`; `edaml
+  serve --dataset` passes them): `spec.event_time.future_skew_ms` (ahead of the scorer's clock)
+  and `spec.event_time.past_horizon_ms` (behind the partition's newest event time, so relative
+  to the data: 2014 history replays and serves; None = no limit). Defaults 1 h and 7 d.
+- Models: `spec.models.anomaly.detector_kinds` (the `features.ml.detectors` kinds to fit: one,
+  or all three for `auto`), `.input` (`features` | `raw`), `.normalise` (`entity` | `global` |
+  `none`), `.per_entity`; `spec.models.gate`, `.target_alert_rate`, `.holdout`,
+  `.training_window` (ms or None = all complete days); `spec.has_failure_labels`.
+- Labels: `spec.labels` (kind `column` | `windows` | `events`, `meaning` anomaly | failure |
+  changepoint, `missing` normal | unlabelled for files without the column),
+  `spec.windows_file` (resolved against the spec's folder), `spec.missing_labels`.
+- `spec.files` (the CSV files it was made from; `spec.resolve(path)`), `spec.source`.
+
+Where: `datasets/` of the repository, or `EDAML_DATASETS_DIR`. Who loads: the command line
+(`edaml ... --dataset NAME`), the scorer (`ServeConfig.dataset`, default the fleet) and the
+Dagster definitions (`orchestration/defs/dataset.py`: `EDAML_DATASET`, default the fleet).
+`features.spec_infer.propose_spec` is the pure part of `edaml dataset init`.
 
 A bad spec raises `SpecError` (a ValueError) whose message is one line per problem naming the
 file, the key and the fix, e.g. `datasets/x.yaml: sensors.value.range: low 120 > high 80; swap
@@ -42,6 +55,7 @@ them`.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -55,6 +69,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -71,7 +86,9 @@ if TYPE_CHECKING:
 #: folder, or in an installed wheel the copy shipped inside this package (`features/datasets`).
 _CHECKOUT_DATASETS = Path(__file__).resolve().parent.parent / "datasets"
 DATASETS_DIR: Final = (
-    _CHECKOUT_DATASETS
+    Path(os.environ["EDAML_DATASETS_DIR"])
+    if os.environ.get("EDAML_DATASETS_DIR")
+    else _CHECKOUT_DATASETS
     if _CHECKOUT_DATASETS.is_dir()
     else Path(__file__).resolve().parent / "datasets"
 )
@@ -184,12 +201,17 @@ class Sensor(_Strict):
     limits: Limits | None = None
     #: Per entity group (e.g. machine type, see `entity.group`): limits replacing `limits`.
     group_limits: dict[str, Limits] = Field(default_factory=dict)
+    #: Plausible values (default: `range`): the history's quality check (GE) wants nearly all
+    #: values inside; a stuck or drifting sensor shows up here before it breaks the contract.
+    plausible: tuple[float, float] | None = None
     #: Smallest meaningful step; values are snapped to it in window statistics.
     resolution: float | None = Field(default=None, gt=0)
 
-    @field_validator("range")
+    @field_validator("range", "plausible")
     @classmethod
-    def _range(cls, v: tuple[float, float]) -> tuple[float, float]:
+    def _range(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
+        if v is None:
+            return v
         lo, hi = v
         if not (math.isfinite(lo) and math.isfinite(hi)):
             raise ValueError("range bounds must be finite numbers; write [low, high]")
@@ -219,12 +241,11 @@ class Entity(_Strict):
 class EventTime(_Strict):
     #: CSV column holding the event time (None: detected).
     column: str | None = None
-    #: The scorer refuses events further than this ahead of the wall clock.
-    future_skew: Duration = 300_000
-    #: The scorer refuses events older than this (None/"off": no limit; any era is servable).
-    past_horizon: Duration | None = None
-    #: What "older" is measured from: the wall clock, or the newest event time seen (historical).
-    past_horizon_basis: Literal["wall-clock", "stream"] = "wall-clock"
+    #: The scorer sends events further than this ahead of its clock to the DLQ.
+    future_skew: Duration = 3_600_000
+    #: ... and events further than this behind their partition's newest event time (relative to
+    #: the data, so history of any era replays and serves; "off": no limit).
+    past_horizon: Duration | None = 7 * 86_400_000
 
     @field_validator("past_horizon", mode="before")
     @classmethod
@@ -281,8 +302,9 @@ class LabelSource(_Strict):
     path: str | None = None
     #: kind=events: the topic's design name (maintenance events: failures and repairs).
     topic: str | None = None
-    #: What these labels mean: anomalies to detect, or failures to predict.
-    meaning: Literal["anomaly", "failure"] = "anomaly"
+    #: What these labels mean: anomalies to detect, failures to predict, or change points
+    #: (kept out of features, not ground truth for either model).
+    meaning: Literal["anomaly", "failure", "changepoint"] = "anomaly"
     #: Rows of files that lack the column: "normal" (clean reference runs) or "unlabelled".
     missing: Literal["normal", "unlabelled"] = "unlabelled"
 
@@ -311,12 +333,21 @@ class AnomalyModel(_Strict):
     kind: ModelKindName = "isolation_forest"
     #: `features`: windowed features; `raw`: the sensor values themselves (no windows).
     input: Literal["features", "raw"] = "features"
-    #: `entity`: features normalised per entity against its own history; `none`: as they are.
-    normalise: Literal["entity", "none"] = "none"
+    #: `entity`: inputs normalised per entity against its own history (a robust baseline);
+    #: `global`: one baseline for all rows; `none`: as they are.
+    normalise: Literal["entity", "global", "none"] = "none"
     #: One model per entity instead of one for all.
     per_entity: bool = False
     #: Registered model name (default `<dataset>.anomaly`).
     name: str | None = None
+
+    @property
+    def detector_kinds(self) -> tuple[str, ...]:
+        """The `features.ml.detectors` kinds to fit (several for `auto`: the gate keeps the
+        best on the validation split)."""
+        if self.kind == "auto":
+            return ("pca", "robust_z", "isolation_forest")
+        return (self.kind,)
 
 
 class FailureModel(_Strict):
@@ -355,6 +386,7 @@ class DatasetSpec(_Strict):
     topic_prefix: str | None = None
     #: The CSV files the spec was made from, for `edaml replay --dataset` without files.
     files: tuple[str, ...] = ()
+    _source: Path | None = PrivateAttr(default=None)
 
     @field_validator("sensors")
     @classmethod
@@ -373,6 +405,11 @@ class DatasetSpec(_Strict):
             raise ValueError(
                 f"@sensors: {sorted(both)} is both a label column and a sensor; a label never "
                 "is a feature: remove it from sensors"
+            )
+        if self.entity.group is None and any(s.group_limits for s in self.sensors.values()):
+            raise ValueError(
+                "@entity.group: sensors declare group_limits but no entity group is set; set "
+                "entity.group (machine_type or site)"
             )
         for r in self.features.ratios:
             for s in (r.numerator, r.denominator):
@@ -484,6 +521,34 @@ class DatasetSpec(_Strict):
         return tuple(ls.column for ls in self.labels if ls.kind == "column" and ls.column)
 
     @property
+    def source(self) -> Path | None:
+        """The file the spec was loaded from (None when built from text or a dict)."""
+        return self._source
+
+    def resolve(self, path: str) -> Path:
+        """A path of the spec (label windows, files): relative ones are relative to its file."""
+        p = Path(path).expanduser()
+        if p.is_absolute() or self._source is None:
+            return p
+        return self._source.parent / p
+
+    @property
+    def windows_file(self) -> Path | None:
+        """The NAB-style windows file of the first `kind: windows` label source, if any."""
+        for ls in self.labels:
+            if ls.kind == "windows" and ls.path:
+                return self.resolve(ls.path)
+        return None
+
+    @property
+    def missing_labels(self) -> Literal["normal", "unlabelled"]:
+        """How rows of a file without the label column count (the first column source's)."""
+        for ls in self.labels:
+            if ls.kind == "column":
+                return ls.missing
+        return "unlabelled"
+
+    @property
     def has_failure_labels(self) -> bool:
         return any(ls.meaning == "failure" for ls in self.labels)
 
@@ -520,7 +585,7 @@ class DatasetSpec(_Strict):
             time_column="ts_ms",
             columns={"event_id": "object", "device_id": "object", "ts_ms": "int64"}
             | dict.fromkeys(self.sensors, "float64"),
-            ranges=dict(self.ranges),
+            ranges={n: s.plausible or s.range for n, s in self.sensors.items()},
             mostly=1.0,
             null_mostly=0.9,
         )
@@ -529,7 +594,7 @@ class DatasetSpec(_Strict):
 @dataclass(frozen=True)
 class ExpectationsSpec:
     """What the history's GE suite checks, from the spec: the columns and their dtypes, each
-    sensor's physical range (a `mostly` share of non-null values inside it), the share of
+    sensor's plausible range (a `mostly` share of non-null values inside it), the share of
     non-null values per sensor (`null_mostly`), the entity and time columns."""
 
     entity_column: str
@@ -691,6 +756,7 @@ def load_spec(name_or_path: str | Path | None = None, *, root: Path | None = Non
             "(create one with `edaml dataset init FILE.csv --name NAME`)"
         )
     spec = DatasetSpec.from_yaml_text(path.read_text(encoding="utf-8"), shown)
+    spec._source = path.resolve()
     return spec
 
 

@@ -23,6 +23,7 @@ from features.contract import Maintenance, encode
 from features.contract_bulk import encode_readings_bulk, reading_prefixes
 from streaming.kafka import make_producer
 from streaming.sim import SITES, Firmware, SimConfig, Simulator, write_labels
+from streaming.sim.engine import FLEET
 from streaming.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,9 @@ def backfill(
 
     def next_step() -> tuple[list[str], list[int], list[Maintenance]]:
         step = sim.step()
-        values = encode_readings_bulk(step.event_ids, step.ts_ms, prefixes, step.values)
+        values = encode_readings_bulk(
+            step.event_ids, step.ts_ms, prefixes, step.values, FLEET.contract
+        )
         return values, step.ts_ms.tolist(), step.maintenance
 
     # Pipelined: a worker simulates and encodes step k+1 (numpy and Arrow release the GIL for
@@ -219,6 +222,7 @@ def _warm_up() -> None:
         step.ts_ms,
         reading_prefixes(f.device_ids, f.sites, f.machine_types),
         step.values,
+        FLEET.contract,
     )
 
 
@@ -289,7 +293,7 @@ def simulate_live(
         cut = len(ts) if end_ms is None else int(np.searchsorted(ts, end_ms, "left"))
         if cut == 0:
             break
-        values = encode_readings_bulk(step.event_ids, ts, prefixes, step.values)
+        values = encode_readings_bulk(step.event_ids, ts, prefixes, step.values, FLEET.contract)
         events = [
             m
             for m in step.maintenance

@@ -1,22 +1,23 @@
 """The simplest feature set the scorer can serve: a reading's own sensor values (`raw/v1`).
 
 No per-device history, so no warm-up; duplicates are recognised by event id within a bounded
-memory. Used for models that need no windows, and by the scorer's tests and benchmark so they
-do not depend on the windowed feature set's evolution.
+memory. Used for models that need no windows (a dataset spec's `models.anomaly.input: raw`),
+and by the scorer's tests and benchmark so they do not depend on the windowed feature set's
+evolution. The columns are the dataset's sensors, in the spec's order.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
 
-from features.readings import SENSORS, SensorReading
+from features.readings import SensorReading
 
 RAW_FEATURE_SET_VERSION: Final = "raw/v1"
-RAW_FEATURE_NAMES: Final[tuple[str, ...]] = SENSORS
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +28,10 @@ class RawUpdate:
 
 
 class RawFeatures:
-    def __init__(self, remember: int = 100_000) -> None:
+    """Feature rows of `sensors`' latest values (NaN where a reading lacks one)."""
+
+    def __init__(self, sensors: Sequence[str], remember: int = 100_000) -> None:
+        self.names: tuple[str, ...] = tuple(sensors)
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._remember = remember
 
@@ -39,6 +43,6 @@ class RawFeatures:
             self._seen.popitem(last=False)
         v = reading.values
         row = np.array(
-            [np.nan if (x := v.get(s)) is None else x for s in SENSORS], dtype=np.float64
+            [np.nan if (x := v.get(s)) is None else x for s in self.names], dtype=np.float64
         )
         return RawUpdate(row, False, False)

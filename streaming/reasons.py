@@ -8,13 +8,13 @@ standard deviation of the histogram); the three largest |z| are the reasons. For
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from features.contract_events import ReasonCode
 from features.model_card import Histogram, SensorLimits
-from features.readings import UNITS
 
 TOP_REASONS = 3
 
@@ -51,17 +51,21 @@ class ReferenceStats:
         return cls(tuple(feature_names), np.asarray(means), np.asarray(stds))
 
 
-def _unit(feature: str) -> str:
-    for sensor, unit in UNITS.items():
-        if feature.startswith(sensor):
+def _unit(feature: str, units: Mapping[str, str] | None) -> str:
+    for sensor, unit in (units or {}).items():
+        if unit and feature.startswith(sensor):
             return f" {unit}"
     return ""
 
 
 def model_reasons(
-    stats: ReferenceStats, row: np.ndarray, top: int = TOP_REASONS
+    stats: ReferenceStats,
+    row: np.ndarray,
+    top: int = TOP_REASONS,
+    units: Mapping[str, str] | None = None,
 ) -> list[ReasonCode]:
-    """The `top` features of `row` furthest from the reference, as z-score reason codes."""
+    """The `top` features of `row` furthest from the reference, as z-score reason codes
+    (`units`: each sensor's unit, from the dataset spec, for the texts)."""
     z = (row - stats.mean) / stats.std
     finite = np.where(np.isfinite(z))[0]
     order = finite[np.argsort(-np.abs(z[finite]))][:top]
@@ -69,7 +73,7 @@ def model_reasons(
     for i in order:
         name, zi = stats.names[i], float(z[i])
         direction = "above" if zi > 0 else "below"
-        unit = _unit(name)
+        unit = _unit(name, units)
         out.append(
             ReasonCode(
                 code=f"feature_{'high' if zi > 0 else 'low'}",
@@ -87,7 +91,9 @@ def model_reasons(
 
 
 def limit_reasons(
-    values: dict[str, float | None], limits: dict[str, SensorLimits]
+    values: dict[str, float | None],
+    limits: dict[str, SensorLimits],
+    units: Mapping[str, str] | None = None,
 ) -> list[ReasonCode]:
     """Sensors outside their fallback limits, most exceeded (relative to the limit) first."""
     found: list[tuple[float, ReasonCode]] = []
@@ -102,7 +108,7 @@ def limit_reasons(
             checks.append((lim.low, "below"))
         for bound, word in checks:
             rel = abs(v - bound) / (abs(bound) or 1.0)
-            unit = f" {UNITS[sensor]}" if sensor in UNITS else ""
+            unit = f" {units[sensor]}" if units and units.get(sensor) else ""
             code = ReasonCode(
                 code=f"limit_{'high' if word == 'above' else 'low'}",
                 feature=sensor,

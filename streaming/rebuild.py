@@ -25,7 +25,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
-from features.contract import parse_reading
+from features.contract import GENERIC, ReadingContract
 from features.readings import SensorReading
 from streaming.kafka import make_consumer
 
@@ -145,10 +145,12 @@ def read_window(
     *,
     timeout_s: float = 300.0,
     stats: RebuildStats | None = None,
+    contract: ReadingContract = GENERIC,
 ) -> Iterator[tuple[PartitionKey, SensorReading]]:
     """Valid readings of the last `horizon_ms` of event time before each partition's committed
     offset, as (partition, reading) in each partition's arrival order. Partitions without a
-    committed offset (or with horizon_ms <= 0) have nothing to rebuild."""
+    committed offset (or with horizon_ms <= 0) have nothing to rebuild. `contract`: the dataset's
+    reading contract, the one live consumption parses with."""
     st = stats if stats is not None else RebuildStats()
     todo = [tp for tp in committed if tp.offset > 0]
     st.partitions = len(todo)
@@ -192,7 +194,7 @@ def read_window(
             try:
                 if value is None:
                     raise ValueError("null value")
-                reading = parse_reading(value)
+                reading = contract.parse_reading(value)
             except Exception:  # bad records went to the DLQ when first consumed
                 st.skipped += 1
                 continue

@@ -6,6 +6,12 @@ cannot become a valid reading goes to the DLQ topic with its original bytes and 
 `edaml.error.*` headers (file, row, stage, field, reason, exception class and message), and is
 counted: nothing is dropped silently. Ground truth (label columns, NAB anomaly windows) can be
 written to a labels file in the simulator's format.
+
+With a dataset spec (`spec=`), the spec decides the layout of every file (`layout_for_spec`),
+the contract rows are validated against, and the NAB-style windows file. Files are distinct
+entities (path relative to the common root of the spec's `files`, or of the files given) with
+event ids unique per file and row. A file without the spec's label column is not an error: its
+rows are normal or unlabelled as the label source's `missing` says (counted per file).
 """
 
 from __future__ import annotations
@@ -18,9 +24,9 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from features.contract import encode_reading
+from features.contract import GENERIC, ReadingContract
 from streaming.producers import EventSink, Progress
 from streaming.replay_csv import (
     LabelRuns,
@@ -28,12 +34,18 @@ from streaming.replay_csv import (
     RowOk,
     anomaly_windows,
     detect_layout,
+    entity_of,
     find_windows_file,
+    layout_for_spec,
     read_rows,
+    relative_paths,
 )
 from streaming.sim.engine import FaultLabel
 from streaming.sim.labels import write_labels
 from streaming.topics import Topics
+
+if TYPE_CHECKING:
+    from features.spec import DatasetSpec
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +57,9 @@ class FileStats:
     rows: int = 0
     produced: int = 0
     dlq: int = 0
+    entity: str = ""
+    #: The file lacks the spec's label column: its rows count as "normal" or "unlabelled".
+    labels_missing: str = ""
 
 
 @dataclass
@@ -84,6 +99,8 @@ def replay_csv(
     topics: Topics,
     paths: Sequence[Path],
     *,
+    spec: DatasetSpec | None = None,
+    contract: ReadingContract | None = None,
     speed: float | None = None,
     device_id_column: str | None = None,
     timestamp_column: str | None = None,
@@ -96,7 +113,9 @@ def replay_csv(
     producer_overrides: Mapping[str, Any] | None = None,
 ) -> ReplayStats:
     """Replay CSV files as readings; return counts per file. `speed=None` means as fast as
-    possible. `windows_path` is a NAB-style labels JSON (found next to NAB data by default)."""
+    possible. `windows_path` is a NAB-style labels JSON (the spec's, else found next to NAB
+    data). `spec`: the dataset (layout, contract, labels); without it the layout is detected and
+    rows are checked against `contract` (default: the generic one, no sensor ranges)."""
     if speed is not None and speed <= 0:
         raise ValueError("speed must be > 0")
     paths = [Path(p) for p in paths]
@@ -104,20 +123,35 @@ def replay_csv(
     stats = ReplayStats(files={str(p): FileStats() for p in paths})
     streams = []
     truth: list[FaultLabel] = []
+    if contract is None:
+        contract = spec.contract if spec is not None else GENERIC
+    roots = [spec.resolve(f) for f in spec.files] if spec is not None else []
+    rel = relative_paths(paths, roots)
+    if windows_path is None and spec is not None:
+        windows_path = spec.windows_file
     for p in paths:
-        layout = detect_layout(
-            p,
-            timestamp_column=timestamp_column,
-            device_id_column=device_id_column,
-            label_columns=label_columns,
-        )
-        device = (device_ids or {}).get(p)
-        log.info("replay %s: %s", p, layout)
-        streams.append(_tagged(p, read_rows(p, layout, device_id=device)))
+        if spec is not None:
+            layout = layout_for_spec(p, spec)
+        else:
+            layout = detect_layout(
+                p,
+                timestamp_column=timestamp_column,
+                device_id_column=device_id_column,
+                label_columns=label_columns,
+            )
+        device = (device_ids or {}).get(p) or entity_of(rel[p])
+        fstats = stats.files[str(p)]
+        fstats.entity = device
+        if spec is not None and spec.label_columns and not layout.label_columns:
+            fstats.labels_missing = spec.missing_labels
+            log.info("replay %s: no label column, its rows are %s", p, spec.missing_labels)
+        log.info("replay %s as %s: %s", p, device, layout)
+        rows = read_rows(p, layout, device_id=device, contract=contract, id_key=rel[p])
+        streams.append(_tagged(p, rows))
         wfile = windows_path or find_windows_file(p)
         if wfile is not None and layout.device_id_column is None:
             spans = anomaly_windows(json.loads(wfile.read_text()), p)
-            truth += [FaultLabel(device or p.stem, "anomaly_window", a, b, False) for a, b in spans]
+            truth += [FaultLabel(device, "anomaly_window", a, b, False) for a, b in spans]
     runs = LabelRuns()
     sink = EventSink(bootstrap, **dict(producer_overrides or {}))
     t0 = time.monotonic()
@@ -143,7 +177,10 @@ def replay_csv(
                     stop.wait(wait)  # pacing to the original spacing, scaled
             r = row.reading
             sink.produce(
-                topics.sensor_readings, encode_reading(r), r.device_id.encode(), timestamp=ts
+                topics.sensor_readings,
+                contract.encode_reading(r),
+                r.device_id.encode(),
+                timestamp=min(ts, int(time.time() * 1000)),  # Kafka refuses the future
             )
             runs.add(r.device_id, ts, row.labels)
             fstats.produced += 1

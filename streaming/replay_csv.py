@@ -4,8 +4,15 @@ The layout is detected from the header and the first rows: the delimiter (`,;\\t
 timestamp column (named, or the first column whose values parse as date-times), the device id
 (a column, or the file name), label columns (ground truth, kept out of `values`), numeric columns
 (sensor values; names are normalised and may go beyond the five standard sensors) and text
-columns (`extra`). Each data row becomes a `RowOk` or, when it cannot be turned into a valid
-reading, a `RowError` carrying the row's original bytes, its line number, the stage and the error.
+columns (`extra`). With a dataset spec (`layout_for_spec`), the spec decides: its time and
+entity columns, its label columns (optional per file), its sensors (other columns are left out).
+Each data row becomes a `RowOk` or, when it cannot be turned into a valid reading, a `RowError`
+carrying the row's original bytes, its line number, the stage and the error.
+
+Many files are distinct entities: the entity of a file without an entity column is its path
+relative to the files' common root (`entity_names`: `runs/a/0.csv` and `runs/b/0.csv` become
+`a/0` and `b/0`; one file, or files side by side, keep their stem), and event ids are UUIDv5 of
+that relative path and the line, so they are unique per file and row and stable across replays.
 """
 
 from __future__ import annotations
@@ -13,14 +20,18 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import math
+import os
 import re
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 
-from features.contract import ContractError, SensorReading, validate_reading
+from features.contract import GENERIC, ContractError, ReadingContract, SensorReading
+
+if TYPE_CHECKING:
+    from features.spec import DatasetSpec
 
 TIMESTAMP_NAMES: Final = ("timestamp", "ts", "time", "datetime", "date", "event_time", "time_stamp")
 DEVICE_NAMES: Final = ("device_id", "device", "deviceid", "machine_id", "asset_id", "unit_id")
@@ -28,9 +39,16 @@ LABEL_NAMES: Final = (
     "label",
     "labels",
     "anomaly",
+    "anomalies",
     "is_anomaly",
+    "anomaly_label",
+    "changepoint",
+    "change_point",
     "failure",
     "fault",
+    "is_fault",
+    "attack",
+    "outlier",
     "target",
     "machine_status",
 )
@@ -215,14 +233,79 @@ def detect_layout(
 # ── rows ─────────────────────────────────────────────────────────────────────────────────────
 
 
+def layout_for_spec(path: Path, spec: DatasetSpec) -> CsvLayout:
+    """The layout of `path` as a dataset spec declares it: the spec's time and entity columns,
+    its label columns where the file has them (a file without one is labelled as the spec's
+    label source says, never an error), and the columns whose normalised names are the spec's
+    sensors (other columns are left out of the readings)."""
+    delimiter, columns, _rows = _sample(path, 1)
+    present = set(columns)
+    ts_col = spec.event_time.column
+    if ts_col is not None and ts_col not in present:
+        raise ValueError(f"{path}: no time column {ts_col!r} (spec event_time.column)")
+    if ts_col is None:
+        ts_col = detect_layout(path).timestamp_column
+    dev_col = spec.entity.column
+    if dev_col is not None and dev_col not in present:
+        raise ValueError(f"{path}: no entity column {dev_col!r} (spec entity.column)")
+    labels = tuple(c for c in spec.label_columns if c in present)
+    sensors = {
+        c: sensor_name(c, i)
+        for i, c in enumerate(columns)
+        if c not in (ts_col, dev_col) and c not in labels and sensor_name(c, i) in spec.sensors
+    }
+    if not sensors:
+        raise ValueError(
+            f"{path}: none of the spec's sensors ({', '.join(spec.sensor_names)}) is a column "
+            f"of {columns}"
+        )
+    return CsvLayout(delimiter, tuple(columns), ts_col, dev_col, sensors, (), labels)
+
+
+def relative_paths(paths: Sequence[Path], roots: Sequence[Path] = ()) -> dict[Path, str]:
+    """Each file's path relative to the common root of `roots` (when every file lies under it;
+    e.g. the files a spec was made from) or else of `paths`. One file, or files side by side,
+    keep their name."""
+    resolved = [p.resolve() for p in paths]
+    root = _common_root([r.resolve() for r in roots]) if roots else None
+    if root is None or not all(r.is_relative_to(root) for r in resolved):
+        root = _common_root(resolved)
+    out = {}
+    for p, r in zip(paths, resolved, strict=True):
+        out[p] = (r.relative_to(root) if root is not None else Path(r.name)).as_posix()
+    return out
+
+
+def entity_of(relative_path: str) -> str:
+    """A file's entity name: its relative path without the suffix (`a/0.csv` -> `a/0`)."""
+    return Path(relative_path).with_suffix("").as_posix()
+
+
+def _common_root(paths: Sequence[Path]) -> Path | None:
+    if not paths:
+        return None
+    return Path(os.path.commonpath([p.parent for p in paths]))
+
+
 def read_rows(
-    path: Path, layout: CsvLayout, *, device_id: str | None = None
+    path: Path,
+    layout: CsvLayout,
+    *,
+    device_id: str | None = None,
+    contract: ReadingContract = GENERIC,
+    id_key: str | None = None,
 ) -> Iterator[RowOk | RowError]:
     """Every data row of `path` as a reading or an error, in file order (blank lines skipped).
 
-    Event ids are UUIDv5 of the file name and line, so replaying a file twice gives the same ids.
+    `device_id`: the entity of a file without an entity column (default: the file's stem).
+    `contract`: the dataset's reading contract (default: any sensors, no ranges). Event ids are
+    UUIDv5 of `id_key` (default: the file name; `replay_csv` uses the path relative to the
+    files' common root) and the line, so replaying a file twice gives the same ids and two
+    files never share one.
     """
     device = device_id or path.stem
+    key = id_key if id_key is not None else path.name
+    validate_reading = contract.validate_reading
     index = {c: i for i, c in enumerate(layout.columns)}
     ts_i = index[layout.timestamp_column]
     dev_i = index[layout.device_id_column] if layout.device_id_column else None
@@ -272,7 +355,7 @@ def read_rows(
         except ContractError as exc:
             yield RowError(line, _bytes(raw), "parse", exc, dev, last_ts)
             continue
-        event_id = str(uuid.uuid5(_NAMESPACE, f"{path.name}:{line}"))
+        event_id = str(uuid.uuid5(_NAMESPACE, f"{key}:{line}"))
         try:
             reading = validate_reading(SensorReading(event_id, dev, ts_ms, values, extra=extra))
         except ContractError as exc:

@@ -31,14 +31,14 @@ from features.model_card import SensorLimits
 from features.readings import SensorReading
 from streaming.breaker import CircuitBreaker, DeadlineWorker
 from streaming.drift import PSI_THRESHOLD, DriftWindow
-from streaming.fallback import DEFAULT_LIMITS, rule_score
+from streaming.fallback import FallbackRules, rule_score
 from streaming.reasons import model_reasons
 from streaming.serving_model import ServingModel
 from streaming.shadow import ShadowWindow
 
 _ID_RNG = np.random.default_rng()  # seeded from the OS's entropy
 
-#: The version named by outputs that no model version scored (rules with default limits).
+#: The version named by outputs that no model version scored (rules with the spec's limits).
 NO_MODEL_VERSION = "default-rules"
 
 
@@ -69,12 +69,14 @@ class ModelSlot:
     shadow_caller: DeadlineWorker = field(default_factory=lambda: DeadlineWorker("shadow-call"))
     drift: DriftWindow | None = None
     shadow: ShadowWindow | None = None
+    #: The dataset's operating limits and units (from its spec), for rules and reason texts.
+    rules: FallbackRules = field(default_factory=FallbackRules)
 
-    @property
-    def limits(self) -> dict[str, SensorLimits]:
+    def limits_for(self, reading: SensorReading) -> dict[str, SensorLimits]:
+        """The champion card's limits, else the spec's for the reading's group."""
         if self.champion is not None and self.champion.loaded.card.fallback_limits:
             return self.champion.loaded.card.fallback_limits
-        return DEFAULT_LIMITS
+        return self.rules.limits_for(reading)
 
     @property
     def kind(self) -> str:
@@ -284,7 +286,9 @@ def score_batch(
                 flagged = fl_l[i]
                 mscores.append(ModelScore(slot.name, champ.version, sc, champ.threshold, flagged))
                 if flagged:
-                    reasons = model_reasons(champ.stats, X[pos[i], champ.columns])
+                    reasons = model_reasons(
+                        champ.stats, X[pos[i], champ.columns], units=slot.rules.units
+                    )
                     out.alerts.append(
                         _alert(
                             r,
@@ -299,7 +303,7 @@ def score_batch(
                         )
                     )
             else:
-                sc, reasons = rule_score(r, slot.limits)
+                sc, reasons = rule_score(r, slot.limits_for(r), slot.rules.units)
                 flagged = sc > 0
                 version = champ.version if champ is not None else NO_MODEL_VERSION
                 why = (
@@ -365,7 +369,7 @@ def _assemble_all_scored(
         cols.append((slot.name, champ.version, champ.threshold, scores.tolist(), flagged.tolist()))
         for i in np.flatnonzero(flagged).tolist():  # rare: reason codes only here
             sc = float(scores[i])
-            reasons = model_reasons(champ.stats, X[i, champ.columns])
+            reasons = model_reasons(champ.stats, X[i, champ.columns], units=slot.rules.units)
             conf = _confidence(slot.kind, sc, champ.threshold)
             alert = _alert(
                 kept[i],

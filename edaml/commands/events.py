@@ -26,6 +26,7 @@ from typer._click.exceptions import UsageError
 from typer.core import TyperCommand
 
 from edaml.settings import Settings
+from features.spec import DatasetSpec, SpecError, load_spec
 from streaming.kafka import ensure_topics
 from streaming.producers import backfill as run_backfill
 from streaming.producers import simulate_live
@@ -47,16 +48,31 @@ class OneLineErrors(TyperCommand):
             ctx.exit(2)
 
 
-def _fail(message: str) -> NoReturn:
+def fail(message: str) -> NoReturn:
+    """A bad argument or input: one line on stderr, exit status 2."""
     err_console.print(f"error: {message}", markup=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
-def _target(bootstrap: str | None) -> tuple[str, Topics]:
+def spec_or_fail(name: str | None) -> DatasetSpec:
+    """The validated spec of a dataset, or its problems on stderr (one line each) and exit 2."""
+    try:
+        return load_spec(name)
+    except SpecError as exc:
+        for line in str(exc).splitlines():
+            err_console.print(f"error: {line}", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def _target(bootstrap: str | None, spec: DatasetSpec | None = None) -> tuple[str, Topics]:
+    """The broker and the topics: the dataset's (its `topic_prefix`), else the deployment's."""
     settings = Settings()
     server = bootstrap or settings.bootstrap
-    ensure_topics(server, settings.topics)
-    return server, settings.topics
+    topics = (
+        settings.topics if spec is None else spec.topics(settings.topic_prefix, settings.partitions)
+    )
+    ensure_topics(server, topics)
+    return server, topics
 
 
 def _progress(unit: str) -> Progress:
@@ -115,11 +131,11 @@ def simulate(
 ) -> None:
     """Stream simulated readings live at a target rate; event time = wall clock."""
     if devices < 1:
-        _fail("--devices must be at least 1")
+        fail("--devices must be at least 1")
     if rate <= 0:
-        _fail("--rate must be positive")
+        fail("--rate must be positive")
     if duration is not None and duration <= 0:
-        _fail("--duration must be positive")
+        fail("--duration must be positive")
     server, topics = _target(bootstrap)
     with _stop_on_signals() as stop, _progress("events") as progress:
         task = progress.add_task("simulate", total=None, rate=0.0)
@@ -152,11 +168,11 @@ def backfill(
 ) -> None:
     """Write simulated history as fast as possible, stamped with past event times."""
     if devices < 1:
-        _fail("--devices must be at least 1")
+        fail("--devices must be at least 1")
     if days <= 0 or interval_s <= 0:
-        _fail("--days and --interval-s must be positive")
+        fail("--days and --interval-s must be positive")
     if interval_s > days * 86400:
-        _fail("--interval-s is longer than the history asked for")
+        fail("--interval-s is longer than the history asked for")
     server, topics = _target(bootstrap)
     with _progress("events") as progress:
         task = progress.add_task("backfill", total=None, rate=0.0)
@@ -179,7 +195,17 @@ def backfill(
 
 
 def replay(
-    files: Annotated[list[Path], typer.Argument(help="CSV files of sensor data")],
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(help="CSV files of sensor data (with --dataset: default the spec's files)"),
+    ] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            help="Dataset spec (a name under datasets/ or a path): its layout, contract, labels "
+            "and topics; without it the layout is detected and the fleet's topics are used"
+        ),
+    ] = None,
     speed: Annotated[
         float | None, typer.Option(help="Keep the original spacing, divided by this factor")
     ] = None,
@@ -202,16 +228,23 @@ def replay(
     bootstrap: BootstrapOpt = None,
 ) -> None:
     """Replay CSV files as sensor readings; broken rows go to the DLQ with their reason."""
+    spec = spec_or_fail(dataset) if dataset is not None else None
+    if spec is not None and (device_id_column or timestamp_column or label_column):
+        fail("--dataset takes the columns from the spec; drop the column options")
+    if not files:
+        if spec is None or not spec.files:
+            fail("no files to replay: name CSV files (or a --dataset whose spec lists files)")
+        files = [spec.resolve(f) for f in spec.files]
     if speed is not None and fast:
-        _fail("--speed and --fast exclude each other")
+        fail("--speed and --fast exclude each other")
     if speed is not None and speed <= 0:
-        _fail("--speed must be positive")
+        fail("--speed must be positive")
     for f in files:
         if not f.is_file():
-            _fail(f"no such file: {f}")
+            fail(f"no such file: {f}")
     if windows is not None and not windows.is_file():
-        _fail(f"no such file: {windows}")
-    server, topics = _target(bootstrap)
+        fail(f"no such file: {windows}")
+    server, topics = _target(bootstrap, spec)
     try:
         with _stop_on_signals() as stop, _progress("rows") as progress:
             task = progress.add_task("replay", total=None, rate=0.0)
@@ -219,6 +252,9 @@ def replay(
                 server,
                 topics,
                 files,
+                spec=spec,
+                # without a dataset: the default dataset's (the fleet's) sensor ranges apply
+                contract=spec.contract if spec is not None else load_spec().contract,
                 speed=speed,
                 device_id_column=device_id_column,
                 timestamp_column=timestamp_column,
@@ -229,7 +265,13 @@ def replay(
                 progress=_updater(progress, task),
             )
     except ValueError as exc:  # a file whose layout cannot be understood
-        _fail(str(exc))
+        fail(str(exc))
+    unlabelled = [f for f, s in stats.files.items() if s.labels_missing]
+    if unlabelled and spec is not None:
+        console.print(
+            f"{len(unlabelled)} file(s) without the label column, counted as "
+            f"{spec.missing_labels}: {', '.join(unlabelled)}"
+        )
     console.print(
         f"{stats.rows:,} rows from {len(files)} file(s): {stats.produced:,} readings to "
         f"{topics.sensor_readings}, {stats.dlq:,} to {topics.dlq}, {stats.labels} labels "

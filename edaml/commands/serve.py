@@ -1,4 +1,10 @@
-"""`edaml serve`: run the streaming scorer (see streaming/serving/)."""
+"""`edaml serve`: run the streaming scorer (see streaming/serving/).
+
+One scorer process serves one dataset (`--dataset`, default the fleet): its spec gives the
+contract, the feature set, the fallback limits, the topics (`topic_prefix`) and the model
+names. Several datasets: one `edaml serve --dataset NAME` each (own consumer group per dataset
+by default, so they scale and fail independently). The event-time policy (future skew, past
+horizon) is the spec's `event_time` unless the options override it."""
 
 from __future__ import annotations
 
@@ -19,15 +25,23 @@ log = logging.getLogger(__name__)
 
 
 def serve(
+    dataset: Annotated[
+        str, typer.Option(help="Dataset to serve: a name under datasets/ or a spec path")
+    ] = "iot-fleet",
     mode: Annotated[
         str, typer.Option(help="exactly-once (transactions) or at-least-once")
     ] = "exactly-once",
     group: Annotated[
-        str, typer.Option(help="Consumer group; instances in one group share partitions")
-    ] = "edaml-scorer",
+        str | None,
+        typer.Option(
+            help="Consumer group; instances in one group share partitions "
+            "(default: edaml-scorer, edaml-scorer-<dataset> for other datasets)"
+        ),
+    ] = None,
     models: Annotated[
-        str, typer.Option(help="Comma-separated registered model names")
-    ] = "iot-anomaly,iot-failure-risk",
+        str | None,
+        typer.Option(help="Comma-separated registered model names (default: the dataset's)"),
+    ] = None,
     shadow: Annotated[
         bool, typer.Option("--shadow/--no-shadow", help="Also score the challenger")
     ] = True,
@@ -52,39 +66,60 @@ def serve(
         ),
     ] = None,
     future_skew_s: Annotated[
-        float, typer.Option(help="Readings further ahead of the clock go to the DLQ")
-    ] = 3600.0,
+        float | None,
+        typer.Option(
+            help="Readings further ahead of the clock go to the DLQ (default: the spec's "
+            "event_time.future_skew)"
+        ),
+    ] = None,
     past_horizon_s: Annotated[
-        float,
+        float | None,
         typer.Option(
             help="Readings further behind their partition's newest event time go to the DLQ "
-            "(0: no limit; history replays are relative to their own time)"
+            "(0: no limit; history replays are relative to their own time; default: the "
+            "spec's event_time.past_horizon)"
         ),
-    ] = 7 * 86400.0,
+    ] = None,
     shutdown_timeout_s: Annotated[
         float, typer.Option(help="SIGTERM ends the process within this many seconds")
     ] = 10.0,
     feature_set: Annotated[
-        str, typer.Option(help="online (the platform's feature set) or raw (sensor values only)")
-    ] = "online",
+        str | None,
+        typer.Option(
+            help="online (the dataset's windowed features) or raw (sensor values only); "
+            "default: raw when the spec's anomaly model takes raw input, else online"
+        ),
+    ] = None,
     alias_poll_s: Annotated[float, typer.Option(help="Seconds between MLflow alias polls")] = 3.0,
     report_interval_s: Annotated[
         float, typer.Option(help="Seconds between drift/shadow reports")
     ] = 30.0,
 ) -> None:
     """Score the sensor stream with each model's champion; hot-swap on promotion."""
+    from edaml.commands.events import fail, spec_or_fail
+
+    if mode not in ("exactly-once", "at-least-once"):
+        fail("--mode must be exactly-once or at-least-once")
+    if feature_set not in (None, "online", "raw"):
+        fail("--feature-set must be online or raw")
+    if (future_skew_s is not None and future_skew_s <= 0) or shutdown_timeout_s <= 0:
+        fail("--future-skew-s and --shutdown-timeout-s must be > 0")
+    if past_horizon_s is not None and past_horizon_s < 0:
+        fail("--past-horizon-s must be >= 0 (0: no limit)")
+    spec = spec_or_fail(dataset)  # a bad spec: one line per problem, nothing starts
+    et = spec.event_time
+    future_skew_ms = et.future_skew_ms if future_skew_s is None else int(future_skew_s * 1000)
+    if past_horizon_s is None:
+        past_horizon_ms = et.past_horizon_ms
+    else:
+        past_horizon_ms = int(past_horizon_s * 1000) if past_horizon_s > 0 else None
+
     import mlflow
 
     from edaml.settings import Settings
     from streaming.kafka import KafkaAccessError, check_access, ensure_topics
     from streaming.serving import ScorerService, ServeConfig, feature_source
 
-    if mode not in ("exactly-once", "at-least-once"):
-        raise typer.BadParameter("--mode must be exactly-once or at-least-once")
-    if future_skew_s <= 0 or past_horizon_s < 0 or shutdown_timeout_s <= 0:
-        raise typer.BadParameter(
-            "--future-skew-s and --shutdown-timeout-s must be > 0, --past-horizon-s >= 0"
-        )
     settings = Settings()
     mlflow.set_tracking_uri(settings.tracking_uri)
     os.environ.setdefault("MLFLOW_TRACKING_URI", settings.tracking_uri)
@@ -92,7 +127,9 @@ def serve(
     # would otherwise retry one request for minutes before the watcher hears of it.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
-    topics = settings.topics
+    topics = spec.topics(settings.topic_prefix, settings.partitions)
+    if group is None:
+        group = "edaml-scorer" if spec.name == "iot-fleet" else f"edaml-scorer-{spec.name}"
     try:
         check_access(settings.bootstrap)
     except KafkaAccessError as exc:
@@ -103,7 +140,8 @@ def serve(
         bootstrap=settings.bootstrap,
         topics=topics,
         group=group,
-        models=tuple(m.strip() for m in models.split(",") if m.strip()),
+        dataset=spec,
+        models=tuple(m.strip() for m in models.split(",") if m.strip()) if models else (),
         mode=mode,  # type: ignore[arg-type]
         shadow=shadow,
         instance_id=instance_id,
@@ -114,11 +152,13 @@ def serve(
         report_interval_s=report_interval_s,
         metrics_host=settings.host,
         metrics_port=None if metrics_port < 0 else metrics_port,
-        future_skew_ms=int(future_skew_s * 1000),
-        past_horizon_ms=int(past_horizon_s * 1000) if past_horizon_s > 0 else None,
+        future_skew_ms=future_skew_ms,
+        past_horizon_ms=past_horizon_ms,
         shutdown_timeout_s=shutdown_timeout_s,
     )
-    service = ScorerService(cfg, features=feature_source(feature_set))
+    if feature_set is None:
+        feature_set = "raw" if spec.models.anomaly.input == "raw" else "online"
+    service = ScorerService(cfg, features=feature_source(feature_set, spec))
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: stopping (at most %.0fs)", signum, shutdown_timeout_s)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from features.spec import DatasetSpec, load_spec
 from streaming.scoring import OnlineFeaturesLike
 from streaming.serving.event_time import DEFAULT_FUTURE_SKEW_MS, DEFAULT_PAST_HORIZON_MS
 from streaming.topics import Topics
@@ -32,7 +34,11 @@ class ServeConfig:
     bootstrap: str
     topics: Topics
     group: str = "edaml-scorer"
-    models: tuple[str, ...] = ("iot-anomaly", "iot-failure-risk")
+    #: The dataset served: its contract, features, fallback limits and model names (default:
+    #: the default dataset's spec, the fleet). One scorer serves one dataset.
+    dataset: DatasetSpec = field(default_factory=load_spec)
+    #: Registered model names; empty: the dataset's (`served_models`).
+    models: tuple[str, ...] = ()
     mode: Mode = "exactly-once"
     shadow: bool = True
     #: fraction of each batch's rows the challenger scores in the shadow (0 < x <= 1)
@@ -71,18 +77,25 @@ class ServeConfig:
     stuck_after_s: float = 60.0
     consumer_overrides: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def served_models(self) -> tuple[str, ...]:
+        return self.models or self.dataset.model_names
+
 
 FeatureSource = tuple[Callable[[], OnlineFeaturesLike], str, tuple[str, ...]]
 
 
-def feature_source(kind: str = "online") -> FeatureSource:
-    """`online`: the platform's streaming features (features.online); `raw`: the latest sensor
-    values only (feature set `raw/v1`), for models that need no history."""
+def feature_source(kind: str = "online", spec: DatasetSpec | None = None) -> FeatureSource:
+    """`online`: the dataset's streaming features (features.online over `spec.feature_set`);
+    `raw`: the latest sensor values only (feature set `raw/v1`), for models that need no
+    history. `spec`: the dataset (default: `load_spec()`, the fleet)."""
+    spec = spec or load_spec()
     if kind == "raw":
-        from streaming.raw_features import RAW_FEATURE_NAMES, RAW_FEATURE_SET_VERSION, RawFeatures
+        from streaming.raw_features import RAW_FEATURE_SET_VERSION, RawFeatures
 
-        return RawFeatures, RAW_FEATURE_SET_VERSION, RAW_FEATURE_NAMES
-    from features.definitions import FEATURE_SET
+        sensors = spec.sensor_names
+        return functools.partial(RawFeatures, sensors), RAW_FEATURE_SET_VERSION, sensors
     from features.online import OnlineFeatures
 
-    return OnlineFeatures, FEATURE_SET.version, tuple(FEATURE_SET.names)
+    fs = spec.feature_set
+    return functools.partial(OnlineFeatures, fs), fs.version, tuple(fs.names)

@@ -11,7 +11,7 @@ only enters the feature state when it passes two checks:
 - **past horizon**: at most `past_horizon_ms` behind the *partition's* event-time watermark
   (the newest accepted event time in that input partition), not behind the wall clock, so a
   replay of history (NAB's 2014 series through `edaml serve --dataset nab`) is scored like live
-  data. None turns the check off. A dataset spec may set it (its `serving.past_horizon`
+  data. None turns the check off. A dataset spec sets it (its `event_time.past_horizon`
   setting maps to `ServeConfig.past_horizon_ms`).
 
 The watermark only moves with readings that passed the future check, so one reading can move it

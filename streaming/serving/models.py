@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from streaming.fallback import FallbackRules
 from streaming.scoring import ModelSlot
 from streaming.serving.config import ServeConfig
 from streaming.watcher import ModelWatcher, Swap
@@ -19,7 +20,8 @@ log = logging.getLogger(__name__)
 
 
 def make_slots(cfg: ServeConfig) -> dict[str, ModelSlot]:
-    slots = {n: ModelSlot(n) for n in cfg.models}
+    rules = FallbackRules.from_spec(cfg.dataset)  # the dataset's operating limits and units
+    slots = {n: ModelSlot(n, rules=rules) for n in cfg.served_models}
     for s in slots.values():
         s.breaker.failure_threshold = cfg.breaker_failures
         s.breaker.open_seconds = cfg.breaker_open_s

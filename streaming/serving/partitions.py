@@ -155,7 +155,12 @@ class PartitionStates:
         stats = RebuildStats()
         conf = consumer_config(self.cfg.bootstrap, f"{self.cfg.group}-rebuild", **self.client_conf)
         items = read_window(
-            conf, committed, self.horizon_ms, timeout_s=self.cfg.rebuild_timeout_s, stats=stats
+            conf,
+            committed,
+            self.horizon_ms,
+            timeout_s=self.cfg.rebuild_timeout_s,
+            stats=stats,
+            contract=self.cfg.dataset.contract,
         )
         observe = self.event_time.observe
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from features.contract import ContractError, encode, parse_reading
+from features.contract import ContractError, encode
 from features.readings import SensorReading
 from streaming.breaker import STATE_CODES
 from streaming.device_state import PartitionKey
@@ -57,7 +57,11 @@ class ScorerService:
         watcher: ModelWatcher | None = None,
     ) -> None:
         self.cfg = cfg
-        self.make_features, self.fs_version, self.fs_names = features or feature_source()
+        self.spec = cfg.dataset
+        self.contract = cfg.dataset.contract
+        self.make_features, self.fs_version, self.fs_names = features or feature_source(
+            "online", cfg.dataset
+        )
         self.instance_id = cfg.instance_id or default_instance_id()
         self.metrics = ScorerMetrics()
         self.slots = make_slots(cfg)
@@ -70,7 +74,7 @@ class ScorerService:
         )
         self.bisect = Bisector(cfg.batch_size)
         self.watcher = watcher or ModelWatcher(
-            cfg.models,
+            cfg.served_models,
             feature_set_version=self.fs_version,
             feature_names=self.fs_names,
             shadow=cfg.shadow,
@@ -138,7 +142,13 @@ class ScorerService:
             if self._running.is_set():
                 self.txn = Checkpoint(cfg, self.instance_id, client)
                 self._new_consumer()
-                log.info("scorer %s serving %s in %s mode", self.instance_id, cfg.models, cfg.mode)
+                log.info(
+                    "scorer %s serving %s (%s) in %s mode",
+                    self.instance_id,
+                    self.spec.name,
+                    ", ".join(cfg.served_models),
+                    cfg.mode,
+                )
             while self._running.is_set():
                 self._step()
         except Fenced as exc:
@@ -248,6 +258,7 @@ class ScorerService:
         n_in = 0
         take_poison = self.bisect.take_poison
         rid = ("", -1, -1)
+        parse_reading = self.contract.parse_reading
         for m in msgs:
             err = m.error()
             if err is not None:
@@ -267,7 +278,7 @@ class ScorerService:
                 raw = m.value()
                 if raw is None:
                     raise ContractError("$", "null value (a tombstone is not a reading)")
-                readings.append(parse_reading(raw))
+                readings.append(parse_reading(raw))  # the dataset's contract
                 sources.append(m)
                 keys.append(key)
             except Exception as exc:  # ContractError, or a parser bug: neither stops the service

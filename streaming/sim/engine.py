@@ -20,14 +20,18 @@ from typing import Final, Literal
 import numpy as np
 import pyarrow as pa
 
-from features.contract import SENSOR_RANGES, Maintenance
+from features.contract import Maintenance
 from features.contract_bulk import uuid4_strings
-from features.readings import SENSORS
+from features.spec import load_spec
 from streaming.sim.fleet import Fleet, make_fleet
 from streaming.sim.profiles import FAULTS, SITE_INDEX, Firmware
 
+#: The dataset this simulator produces: its spec (datasets/iot-fleet.yaml) declares the sensors,
+#: their physical ranges (readings are clipped into them) and the readings' contract.
+FLEET: Final = load_spec("iot-fleet")
+SENSORS: Final = FLEET.sensor_names
 T, V, P, C, R = range(5)  # column of each sensor in SENSORS order
-assert SENSORS == ("temperature", "vibration", "pressure", "current", "rpm")
+assert SENSORS == ("temperature", "vibration", "pressure", "current", "rpm"), SENSORS
 HOUR_MS: Final = 3_600_000
 _LEVELS: Final = np.array([0.15, 0.65, 0.95])  # load of idle, normal, peak
 
@@ -38,8 +42,8 @@ _PRES = np.array([f.pressure_frac for f in FAULTS] + [0.0])
 _CURR = np.array([f.current_frac for f in FAULTS] + [0.0])
 _RPM = np.array([f.rpm_frac for f in FAULTS] + [0.0])
 _GRADUAL = np.array([not f.sudden for f in FAULTS])
-_LO = np.array([SENSOR_RANGES[s][0] for s in SENSORS])
-_HI = np.array([SENSOR_RANGES[s][1] for s in SENSORS])
+_LO = np.array([FLEET.ranges[s][0] for s in SENSORS])
+_HI = np.array([FLEET.ranges[s][1] for s in SENSORS])
 _DECIMALS = (2, 3, 3, 2, 1)
 
 

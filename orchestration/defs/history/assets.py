@@ -101,7 +101,7 @@ def replay_days(
         **{"fetch.max.bytes": 64 * 1024 * 1024, "max.partition.fetch.bytes": 16 * 1024 * 1024},
     )
     t0 = time.perf_counter()
-    readings, maintenance = ReadingColumns(sensors), MaintenanceColumns()
+    readings, maintenance = ReadingColumns(sensors, spec.contract), MaintenanceColumns()
     try:
         r_stats = replay(
             consumer, topics.sensor_readings, start_ms, END_OF_LOG_MS, readings, timestamps=True

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from features.contract import ContractError, Maintenance, parse_event
+from features.contract import ContractError, Maintenance, ReadingContract, parse_event
 from features.contract_columns import decode_readings
 
 log = logging.getLogger(__name__)
@@ -21,10 +21,12 @@ DAY_MS = 86_400_000
 class ReadingColumns:
     """Sink for `replay`: decodes each batch of readings into columns with the contract's bulk
     decoder; invalid records are counted by the field the contract blames, never kept.
-    `sensors`: the dataset's sensor columns, in order."""
+    `sensors`: the dataset's sensor columns, in order; `contract`: the dataset's reading
+    contract (`spec.contract`; default: these sensors without range checks)."""
 
-    def __init__(self, sensors: Sequence[str]) -> None:
+    def __init__(self, sensors: Sequence[str], contract: ReadingContract | None = None) -> None:
         self.sensors = tuple(sensors)
+        self.contract = contract or ReadingContract(dict.fromkeys(self.sensors, (-1e15, 1e15)))
         self._event_id: list[pa.Array] = []
         self._device_id: list[pa.Array] = []
         self._ts_ms: list[np.ndarray] = []
@@ -42,7 +44,7 @@ class ReadingColumns:
         offsets: Sequence[int],
         timestamps: Sequence[int] | None = None,
     ) -> None:
-        cols, errors = decode_readings(values)
+        cols, errors = decode_readings(values, self.contract)
         for i, exc in errors:
             self.invalid[exc.field] += 1
             if timestamps is not None:

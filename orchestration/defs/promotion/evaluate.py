@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 
 from features.model_card import SensorLimits
-from features.readings import SENSORS
 from orchestration.defs.training.evaluation import evaluate
 from orchestration.defs.training.plan import LABEL
 from orchestration.defs.training.reference import rule_scores
@@ -53,7 +52,8 @@ def rule_metrics(
     horizon_ms: int,
 ) -> dict[str, float]:
     """The static per-sensor threshold baseline on the same rows and labels."""
-    raw = holdout[[f"raw_{s}" for s in SENSORS]].rename(columns=lambda c: c.removeprefix("raw_"))
+    raw_cols = [c for c in holdout.columns if c.startswith("raw_")]
+    raw = holdout[raw_cols].rename(columns=lambda c: c.removeprefix("raw_"))
     return evaluate(
         y=holdout[LABEL[kind]].to_numpy(),
         scores=rule_scores(raw, limits),

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from features.model_card import ModelCard
-from features.readings import SENSORS
+from orchestration.defs.dataset import SPEC
 from orchestration.defs.history.assets import stored_history
 from orchestration.defs.history.parquet import read_days
 from orchestration.defs.history.replay import day_window
@@ -39,9 +39,8 @@ def digest_of(*parts: object) -> str:
 
 def _features_api() -> tuple[Any, Any]:
     from features.batch import compute_features
-    from features.definitions import FEATURE_SET
 
-    return compute_features, FEATURE_SET
+    return compute_features, SPEC.feature_set
 
 
 @dataclass(frozen=True)
@@ -94,7 +93,8 @@ def build_feature_table(
             f"{training.holdout_days}: replay more days (edaml train --dataset {dataset} --days N)"
         )
     readings = read_days([history.readings_file(d) for d in days])
-    feats = compute_features(readings[["event_id", "device_id", "ts_ms", *SENSORS, "seq"]])
+    columns = ["event_id", "device_id", "ts_ms", *SPEC.sensor_names, "seq"]
+    feats = compute_features(readings[columns], feature_set)
     table = build.with_sensors(feats, readings)
     stats = {d: history.stats(d) or {} for d in days}
     desc = {
@@ -199,7 +199,9 @@ def model_card(
     horizon: float | None,
 ) -> ModelCard:
     names = summary["feature_names"]
-    raw = train[[f"raw_{s}" for s in SENSORS]].rename(columns=lambda c: c.removeprefix("raw_"))
+    raw = train[[f"raw_{s}" for s in SPEC.sensor_names]].rename(
+        columns=lambda c: c.removeprefix("raw_")
+    )
     return ModelCard(
         model_name=name,
         kind=plan.kind,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.readings import SENSORS
+from orchestration.defs.dataset import SPEC
 from orchestration.defs.history.replay import day_window
 from orchestration.defs.training.labels import anomaly_labels, time_to_next_failure
 
@@ -33,16 +33,17 @@ class Split:
 
 def with_sensors(features: pd.DataFrame, readings: pd.DataFrame) -> pd.DataFrame:
     """The feature rows joined with their readings' raw sensor values (`raw_<sensor>`)."""
+    sensors = [s for s in SPEC.sensor_names if s in readings]
     out = features.copy() if features is readings else features
     if len(features) == len(readings) and np.array_equal(
         features["event_id"].to_numpy(), readings["event_id"].to_numpy()
     ):
         # No duplicates: the batch path keeps the input's row order, so columns align.
-        for s in SENSORS:
+        for s in sensors:
             out[f"raw_{s}"] = readings[s].to_numpy()
         return out
-    raw = readings.drop_duplicates("event_id")[["event_id", *SENSORS]]
-    raw = raw.rename(columns={s: f"raw_{s}" for s in SENSORS})
+    raw = readings.drop_duplicates("event_id")[["event_id", *sensors]]
+    raw = raw.rename(columns={s: f"raw_{s}" for s in sensors})
     return features.merge(raw, on="event_id", how="left", validate="one_to_one")
 
 

@@ -8,8 +8,12 @@ from sklearn.impute import SimpleImputer
 from sklearn.metrics import precision_recall_curve
 from sklearn.pipeline import Pipeline
 
-ANOMALY_MODEL = "iot-anomaly"
-FAILURE_MODEL = "iot-failure-risk"
+from orchestration.defs.dataset import SPEC
+
+#: Registered names of the dataset's models (the spec's; the fleet keeps `iot-anomaly` and
+#: `iot-failure-risk`).
+ANOMALY_MODEL = SPEC.anomaly_model_name
+FAILURE_MODEL = SPEC.failure_model_name or f"{SPEC.name}.failure-risk"
 
 
 def anomaly_pipeline(*, seed: int, n_estimators: int = 150, max_samples: int = 512) -> Pipeline:

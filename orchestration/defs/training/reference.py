@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 
 from features.model_card import Histogram, SensorLimits
-from features.readings import SENSORS
 
 
 def histograms(df: pd.DataFrame, columns: list[str], bins: int = 10) -> dict[str, Histogram]:
@@ -26,11 +25,10 @@ def histograms(df: pd.DataFrame, columns: list[str], bins: int = 10) -> dict[str
 
 
 def sensor_limits(readings: pd.DataFrame, q: float = 0.001) -> dict[str, SensorLimits]:
-    """Static per-sensor limits: the q and 1-q quantiles of the training readings."""
+    """Static per-sensor limits: the q and 1-q quantiles of the training readings (one
+    column per sensor)."""
     out: dict[str, SensorLimits] = {}
-    for s in SENSORS:
-        if s not in readings:
-            continue
+    for s in readings.columns:
         x = readings[s].to_numpy(np.float64)
         x = x[np.isfinite(x)]
         if x.size == 0:

@@ -12,9 +12,12 @@ import pytest
 from kafka_read_events import read_all, record_count
 
 from features.contract import parse_reading
+from features.spec import DatasetSpec, load_spec
 from streaming.producers import backfill  # noqa: F401  (same package loads cleanly)
 from streaming.replay import replay_csv
 from streaming.topics import Topics
+
+FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +71,9 @@ def test_broken_rows_go_to_the_dlq_with_their_reason(
         "2026-03-01T00:07:00Z;inf;2.4;FAULT",  # line 9: infinity
     ]
     path.write_text("\n".join(lines) + "\n")
-    stats = replay_csv(kafka_bootstrap, topics, [path], label_columns=["status"])
+    stats = replay_csv(
+        kafka_bootstrap, topics, [path], label_columns=["status"], contract=FLEET.contract
+    )
     assert (stats.rows, stats.produced, stats.dlq) == (8, 3, 5)
     dead = read_all(kafka_bootstrap, topics.dlq, 5)
     assert len(dead) == 5
@@ -91,7 +96,53 @@ def test_broken_rows_go_to_the_dlq_with_their_reason(
     assert by_row[7][1]["edaml.error.stage"] == b"replay.parse"
     assert by_row[9][1]["edaml.error.field"] == b"temperature"
     good = [
-        parse_reading(m.value() or b"")
+        FLEET.contract.parse_reading(m.value() or b"")
         for m in read_all(kafka_bootstrap, topics.sensor_readings, 3)
     ]
     assert sorted(r.values["vibration"] is None for r in good) == [False, False, True]
+
+
+def test_a_dataset_of_many_files_replays_as_distinct_entities(
+    kafka_bootstrap: str, topics: Topics, tmp_path: Path
+) -> None:
+    spec = DatasetSpec.from_yaml_text(
+        """
+name: rig
+cadence: 1s
+event_time: {column: datetime}
+sensors:
+  accel_rms: {unit: g, range: [0, 50]}
+  thermocouple: {unit: degC, range: [-200, 1300]}
+labels: [{kind: column, column: anomaly, missing: normal}]
+""",
+        "rig.yaml",
+    )
+    paths = []
+    for run, labelled in (("a", True), ("b", True), ("clean", False)):
+        p = tmp_path / "runs" / run / "0.csv"
+        p.parent.mkdir(parents=True)
+        head = "datetime;Accel RMS;Thermocouple" + (";anomaly" if labelled else "")
+        rows = [
+            f"2014-02-0{1 + i % 2} 00:00:0{i};{1.5 + i};{20 + i}"
+            + (f";{i % 2}" if labelled else "")
+            for i in range(4)
+        ]
+        p.write_text("\n".join([head, *rows]) + "\n")
+        paths.append(p)
+    labels = tmp_path / "labels.csv"
+    stats = replay_csv(kafka_bootstrap, topics, paths, spec=spec, labels_path=labels)
+    assert (stats.rows, stats.produced, stats.dlq) == (12, 12, 0)
+    assert [stats.files[str(p)].entity for p in paths] == ["a/0", "b/0", "clean/0"]
+    assert [stats.files[str(p)].labels_missing for p in paths] == ["", "", "normal"]
+    got = [
+        spec.contract.parse_reading(m.value() or b"")
+        for m in read_all(kafka_bootstrap, topics.sensor_readings, 12)
+    ]
+    assert len({r.event_id for r in got}) == 12  # same file name and rows: still other ids
+    assert {r.device_id for r in got} == {"a/0", "b/0", "clean/0"}
+    assert min(r.ts_ms for r in got) == round(
+        dt.datetime(2014, 2, 1, tzinfo=dt.UTC).timestamp() * 1000
+    )
+    assert all(set(r.values) == {"accel_rms", "thermocouple"} for r in got)
+    runs = pacsv.read_csv(labels).to_pylist()
+    assert {x["device_id"] for x in runs} == {"a/0", "b/0"}  # the clean run has no anomaly

@@ -24,11 +24,15 @@ from sklearn.preprocessing import FunctionTransformer
 
 from features.contract import encode_reading
 from features.model_card import Histogram, ModelCard, SensorLimits
-from features.readings import SENSORS, SensorReading
+from features.readings import SensorReading
+from features.spec import load_spec
 from streaming.raw_features import RAW_FEATURE_SET_VERSION
 from streaming.registry import log_model_version
 from streaming.serving import ScorerService, ServeConfig, feature_source
 from streaming.topics import Topics
+
+FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)
+SENSORS = FLEET.sensor_names
 
 NOMINAL = {"temperature": 60.0, "vibration": 2.5, "pressure": 6.0, "current": 40.0, "rpm": 1500.0}
 SPREAD = {"temperature": 5.0, "vibration": 0.5, "pressure": 0.5, "current": 4.0, "rpm": 50.0}

@@ -38,13 +38,17 @@ from edaml.services import free_port
 from features.batch import compute_features
 from features.contract import parse_reading
 from features.contract_bulk import encode_readings_bulk, reading_prefixes
-from features.definitions import FEATURE_SET
 from features.model_card import Histogram, ModelCard
-from features.readings import SENSORS
+from features.spec import load_spec
 from streaming.producers import EventSink
 from streaming.registry import log_model_version
 from streaming.sim import SimConfig, Simulator
 from streaming.topics import Topics
+
+FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)
+SENSORS = FLEET.sensor_names
+
+FEATURE_SET = load_spec().feature_set  # the fleet's
 
 pytestmark = pytest.mark.integration
 
@@ -106,7 +110,9 @@ class Fleet:
         sink = EventSink(self.bootstrap)
         for _ in range(steps):
             st = self.sim.step()
-            values = encode_readings_bulk(st.event_ids, st.ts_ms, self.prefixes, st.values)
+            values = encode_readings_bulk(
+                st.event_ids, st.ts_ms, self.prefixes, st.values, FLEET.contract
+            )
             sink.produce_many(self.topic, values, self.keys, st.ts_ms.tolist())
         sink.close()
         return steps * DEVICES
@@ -211,7 +217,7 @@ def test_serve_scores_like_the_batch_features_of_the_full_history_across_restart
     fleet = Fleet(kafka_bootstrap, topics.sensor_readings, steps=DAY_STEPS + 2 * MORE_STEPS)
     n1 = fleet.produce(DAY_STEPS)
     history = _history(kafka_bootstrap, topics)
-    feats = compute_features(history)
+    feats = compute_features(history, FEATURE_SET)
     assert len(feats) == len(history) == n1
     name = f"iot-anomaly-{uuid.uuid4().hex[:6]}"
     version, model = _register(name, feats)
@@ -264,7 +270,7 @@ def test_serve_scores_like_the_batch_features_of_the_full_history_across_restart
 
     history = _history(kafka_bootstrap, topics)
     assert len(history) == n
-    feats = compute_features(history)
+    feats = compute_features(history, FEATURE_SET)
     expected = dict(
         zip(feats["event_id"], -model.score_samples(feats[list(FEATURE_SET.names)]), strict=True)
     )

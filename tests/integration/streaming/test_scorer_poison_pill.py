@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from functools import partial
 from typing import Any
 
 import pytest
@@ -13,9 +14,12 @@ from confluent_kafka import Message, Producer
 from conftest import Running, collect, docs, reading, valid_bytes
 
 from features.readings import SensorReading
-from streaming.raw_features import RAW_FEATURE_NAMES, RAW_FEATURE_SET_VERSION, RawFeatures
+from features.spec import load_spec
+from streaming.raw_features import RAW_FEATURE_SET_VERSION, RawFeatures
 from streaming.serving import ScorerService, ServeConfig
 from streaming.topics import Topics
+
+FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +53,14 @@ def test_a_poison_pill_is_bisected_out_and_the_rest_is_scored(
         batch_size=500,
     )
     scorer = Running(
-        ScorerService(cfg, features=(BrittleFeatures, RAW_FEATURE_SET_VERSION, RAW_FEATURE_NAMES))
+        ScorerService(
+            cfg,
+            features=(
+                partial(BrittleFeatures, FLEET.sensor_names),
+                RAW_FEATURE_SET_VERSION,
+                FLEET.sensor_names,
+            ),
+        )
     )
     scorer.thread.start()
     try:

@@ -6,7 +6,6 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from features.contract import SENSOR_RANGES
 from features.contract_events import (
     Alert,
     DriftReport,
@@ -20,6 +19,10 @@ from features.contract_events import (
     ShadowReport,
 )
 from features.readings import SensorReading
+from features.spec import load_spec
+
+FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)
+SENSOR_RANGES = FLEET.ranges
 
 uuids = st.uuids().map(str)
 ts_ms = st.integers(0, 253402300799999)

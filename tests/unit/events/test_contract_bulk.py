@@ -10,14 +10,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from features.contract import SENSOR_RANGES, ContractError, format_ts, parse_reading
+from features.contract import ContractError, format_ts
 from features.contract_bulk import (
     encode_readings_bulk,
     iso_timestamps,
     reading_prefixes,
     uuid4_strings,
 )
-from features.readings import SENSORS
+from features.spec import load_spec
+
+FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)
+SENSORS = FLEET.sensor_names
+SENSOR_RANGES = FLEET.ranges
 
 
 @st.composite
@@ -41,9 +45,11 @@ def test_bulk_encoding_parses_back_to_the_same_readings(
     n = len(ts)
     devices = [f'dev "{i}" \\ ü' for i in range(n)]  # quotes, backslashes, non-ASCII
     ids = uuid4_strings(np.random.default_rng(seed), n)
-    out = encode_readings_bulk(ids, ts, reading_prefixes(devices, ["s"] * n, ["pump"] * n), values)
+    out = encode_readings_bulk(
+        ids, ts, reading_prefixes(devices, ["s"] * n, ["pump"] * n), values, FLEET.contract
+    )
     for i, text in enumerate(out):
-        r = parse_reading(text.encode())
+        r = FLEET.contract.parse_reading(text.encode())
         assert r.event_id == ids[i].as_py()
         assert r.device_id == devices[i]
         assert r.ts_ms == int(ts[i])
@@ -69,7 +75,7 @@ def test_out_of_range_values_are_refused() -> None:
     ids = uuid4_strings(np.random.default_rng(0), 2)
     prefixes = reading_prefixes(["a", "b"], ["", ""], ["", ""])
     with pytest.raises(ContractError) as err:
-        encode_readings_bulk(ids, np.array([0, 1]), prefixes, values)
+        encode_readings_bulk(ids, np.array([0, 1]), prefixes, values, FLEET.contract)
     assert err.value.field == "values.vibration"
 
 

@@ -19,11 +19,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies_events import readings
 
-from features.contract import SENSOR_RANGES, ContractError, encode_reading, parse_reading
+from features.contract import ContractError
 from features.contract_columns import decode_readings, iso_ts_to_ms
 from features.contract_columns_arrow import load_arrow
 from features.contract_fields import format_ts, parse_ts
-from features.readings import SENSORS, SensorReading
+from features.readings import SensorReading
+from features.spec import DatasetSpec, load_spec
+
+FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)
+SENSORS = FLEET.sensor_names
+SENSOR_RANGES = FLEET.ranges
 
 
 def _bits(x: float | None) -> bytes:
@@ -40,12 +45,12 @@ def assert_agrees(raws: list[Any]) -> None:
 
 
 def _assert_agrees(raws: list[Any], engine: Engine) -> None:
-    cols, errors = decode_readings(raws, engine=engine)
+    cols, errors = decode_readings(raws, FLEET.contract, engine=engine)
     expected_errors: dict[int, ContractError] = {}
     expected_rows: list[tuple[int, SensorReading]] = []
     for i, raw in enumerate(raws):
         try:
-            expected_rows.append((i, parse_reading(raw)))
+            expected_rows.append((i, FLEET.contract.parse_reading(raw)))
         except ContractError as exc:
             expected_errors[i] = exc
     assert {i: (e.field, e.reason) for i, e in errors} == {
@@ -166,10 +171,10 @@ def test_decoder_agrees_with_parse_reading_on_plain_and_broken_records(raws: lis
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(readings.map(encode_reading), min_size=1, max_size=20))
+@given(st.lists(readings.map(FLEET.contract.encode_reading), min_size=1, max_size=20))
 def test_decoder_agrees_on_any_valid_reading(raws: list[bytes]) -> None:
     # Any valid reading (other sensors, extra, optional fields missing...) round-trips.
-    cols, errors = decode_readings(raws)
+    cols, errors = decode_readings(raws, FLEET.contract)
     assert errors == [] and len(cols) == len(raws)
     assert_agrees(raws)
 
@@ -203,7 +208,7 @@ def test_a_bad_record_does_not_abort_the_batch() -> None:
         for i in range(5)
     ]
     raws = [good[0], b"{not json", good[1], None, good[2], b'{"schema": 1}', good[3], good[4]]
-    cols, errors = decode_readings(raws)  # type: ignore[arg-type]
+    cols, errors = decode_readings(raws, FLEET.contract)  # type: ignore[arg-type]
     assert_agrees(raws)
     assert [i for i, _ in errors] == [1, 3, 5]
     assert [e.field for _, e in errors] == ["$", "$", "schema"]
@@ -214,7 +219,7 @@ def test_a_bad_record_does_not_abort_the_batch() -> None:
 
 
 def test_empty_batch() -> None:
-    cols, errors = decode_readings([])
+    cols, errors = decode_readings([], FLEET.contract)
     assert len(cols) == 0 and errors == [] and cols.ts_ms.dtype == np.int64
 
 
@@ -296,6 +301,45 @@ def test_each_odd_record_among_plain_ones(odd: Any) -> None:
 
 def test_a_plain_batch_takes_the_arrow_loader() -> None:
     raws = [_dumps(_plain(i)) for i in range(50)]
-    raw = load_arrow(raws)
+    raw = load_arrow(raws, FLEET.contract)
     assert raw is not None and not raw.suspect.any()
-    assert load_arrow([*raws, raws[0] + b" "]) is None  # not `{...}` lines: the general loader
+    assert (
+        load_arrow([*raws, raws[0] + b" "], FLEET.contract) is None
+    )  # not `{...}` lines: the general loader
+
+
+RIG = DatasetSpec.from_yaml_text(
+    """
+name: rig
+cadence: 1s
+sensors:
+  accel_rms: {unit: g, range: [0, 50]}
+  thermocouple_1: {unit: degC, range: [-200, 1300]}
+  volume_flow: {unit: l/min, range: [0, 500]}
+""",
+    "rig.yaml",
+)
+
+
+@pytest.mark.parametrize("engine", ["auto", "orjson"])
+def test_a_spec_with_other_sensor_names_decodes_on_the_fast_paths(engine: str) -> None:
+    contract = RIG.contract
+    docs = [
+        {
+            **_plain(i),
+            "values": {"accel_rms": 1.5 + i, "thermocouple_1": 20.25, "volume_flow": 3.0},
+        }
+        for i in range(40)
+    ]
+    docs[7]["values"]["thermocouple_1"] = 1400.0  # outside the rig's range
+    raws = [_dumps(d) for d in docs]
+    if engine == "auto":
+        fast = load_arrow(raws, contract)
+        assert fast is not None and list(fast.sensors) == list(RIG.sensor_names)
+    cols, errors = decode_readings(raws, contract, engine=engine)  # type: ignore[arg-type]
+    assert [(i, e.field) for i, e in errors] == [(7, "values.thermocouple_1")]
+    assert len(cols) == 39 and cols.sensors["accel_rms"][:2].tolist() == [1.5, 2.5]
+    # the fleet's contract knows none of these sensors: it keeps no columns of them
+    other, errs = decode_readings(raws, FLEET.contract, engine=engine)  # type: ignore[arg-type]
+    assert not errs and set(other.sensors) == set(FLEET.sensor_names)
+    assert np.isnan(other.sensors["temperature"]).all()

@@ -22,6 +22,9 @@ from features.contract import (
     parse_reading,
 )
 from features.readings import SensorReading
+from features.spec import load_spec
+
+FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)
 
 
 def _doc() -> dict[str, Any]:
@@ -38,7 +41,7 @@ def _doc() -> dict[str, Any]:
 
 def _error(raw: bytes) -> ContractError:
     with pytest.raises(ContractError) as err:
-        parse_event(raw)
+        FLEET.contract.parse_event(raw)  # the fleet's sensor ranges apply
     assert isinstance(err.value, ValueError)
     assert err.value.field and err.value.reason
     assert str(err.value) == f"{err.value.field}: {err.value.reason}"

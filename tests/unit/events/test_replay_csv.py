@@ -9,17 +9,23 @@ from pathlib import Path
 import pytest
 
 from features.contract import ContractError
+from features.spec import DatasetSpec, load_spec
 from streaming.replay_csv import (
     LabelRuns,
     RowError,
     RowOk,
     anomaly_windows,
     detect_layout,
+    entity_of,
     find_windows_file,
+    layout_for_spec,
     parse_timestamp,
     read_rows,
+    relative_paths,
     sensor_name,
 )
+
+FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)
 
 NAB = Path("/work/shared/data/nab")
 
@@ -117,7 +123,7 @@ def test_every_broken_row_is_reported_with_its_bytes(tmp_path: Path) -> None:
         b"2026-01-01 00:05:00,1\n",  # short row
     ]
     p.write_bytes(b"".join(body))
-    rows = list(read_rows(p, detect_layout(p)))
+    rows = list(read_rows(p, detect_layout(p), contract=FLEET.contract))
     assert [type(r).__name__ for r in rows] == ["RowOk"] * 5 + ["RowError"] * 5
     errors = [r for r in rows if isinstance(r, RowError)]
     assert [e.line for e in errors] == [i + 1 for i in (6, 7, 8, 10, 11)]  # 1-based lines
@@ -159,3 +165,67 @@ def test_every_nab_file_has_a_timestamp_and_one_value_sensor() -> None:
         assert layout.timestamp_column == "timestamp", path
         assert layout.sensors == {"value": "value"}, path
         assert layout.device_id_column is None and not layout.label_columns
+
+
+RIG = DatasetSpec.from_yaml_text(
+    """
+name: rig
+cadence: 1s
+event_time: {column: zeit}
+sensors:
+  accel_rms: {unit: g, range: [0, 50]}
+  volume_flow: {unit: l/min, range: [0, 500]}
+labels:
+  - {kind: column, column: anomaly, missing: normal}
+""",
+    "rig.yaml",
+)
+
+
+def test_files_of_the_same_name_in_other_folders_are_other_entities_with_other_ids(
+    tmp_path: Path,
+) -> None:
+    paths = []
+    for run in ("a", "b"):
+        (tmp_path / "runs" / run).mkdir(parents=True)
+        p = tmp_path / "runs" / run / "0.csv"
+        p.write_text("zeit;Accel RMS;volume_flow;anomaly\n2014-02-01 00:00:00;1.5;3;0\n")
+        paths.append(p)
+    rel = relative_paths(paths)
+    assert [entity_of(rel[p]) for p in paths] == ["a/0", "b/0"]
+    ids, devices = [], []
+    for p in paths:
+        layout = layout_for_spec(p, RIG)
+        assert layout.sensors == {"Accel RMS": "accel_rms", "volume_flow": "volume_flow"}
+        assert layout.label_columns == ("anomaly",) and layout.timestamp_column == "zeit"
+        for row in read_rows(p, layout, device_id=entity_of(rel[p]), id_key=rel[p]):
+            assert isinstance(row, RowOk)
+            ids.append(row.reading.event_id)
+            devices.append(row.reading.device_id)
+    assert devices == ["a/0", "b/0"] and len(set(ids)) == 2
+    # one file alone keeps its name, so its ids are those of a replay by file name
+    assert relative_paths(paths[:1]) == {paths[0]: "0.csv"}
+    assert relative_paths(paths[:1], roots=paths) == {paths[0]: "a/0.csv"}
+
+
+def test_a_file_without_the_label_column_replays_and_the_spec_contract_applies(
+    tmp_path: Path,
+) -> None:
+    p = tmp_path / "clean.csv"
+    p.write_text(
+        "zeit;accel_rms;volume_flow;operator\n"
+        "2014-02-01 00:00:00;1.5;3;ann\n"
+        "2014-02-01 00:00:01;99;3;ann\n"  # outside accel_rms's range [0, 50]
+    )
+    layout = layout_for_spec(p, RIG)
+    assert layout.label_columns == () and layout.text_columns == ()
+    rows = list(read_rows(p, layout, contract=RIG.contract))
+    assert isinstance(rows[0], RowOk) and rows[0].reading.values == {
+        "accel_rms": 1.5,
+        "volume_flow": 3.0,
+    }
+    assert rows[0].reading.ts_ms == _ms(2014, 2, 1)
+    assert isinstance(rows[1], RowError) and rows[1].error.field == "values.accel_rms"  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="none of the spec's sensors"):
+        (tmp_path / "other.csv").write_text("zeit;x\n2014-02-01 00:00:00;1\n")
+        layout_for_spec(tmp_path / "other.csv", RIG)

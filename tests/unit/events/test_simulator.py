@@ -7,9 +7,12 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from features.contract import SENSOR_RANGES
-from features.readings import SENSORS
+from features.spec import load_spec
 from streaming.sim import FAULTS, SimConfig, Simulator, Step
+
+FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)
+SENSORS = FLEET.sensor_names
+SENSOR_RANGES = FLEET.ranges
 
 HOUR_MS = 3_600_000
 FAULT = {f.name: f for f in FAULTS}

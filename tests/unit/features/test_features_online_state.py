@@ -6,8 +6,11 @@ import numpy as np
 from feature_asserts import mismatches
 
 from features._synth import synthetic_readings, to_readings
-from features.definitions import FEATURE_SET, HOUR_MS
+from features.definitions import HOUR_MS
 from features.online import OnlineFeatures
+from features.spec import load_spec
+
+FEATURE_SET = load_spec().feature_set  # the fleet's
 
 
 def _stream(hours: float, seed: int = 4):  # type: ignore[no-untyped-def]
@@ -19,7 +22,7 @@ def _stream(hours: float, seed: int = 4):  # type: ignore[no-untyped-def]
 
 def test_state_stays_bounded_by_the_lateness_and_the_panes() -> None:
     readings = _stream(72)
-    on = OnlineFeatures()
+    on = OnlineFeatures(FEATURE_SET)
     sizes = []
     mem = []
     for k, r in enumerate(readings):
@@ -55,7 +58,7 @@ def test_state_per_device_does_not_grow_with_the_reading_rate() -> None:
 
 
 def test_drop_idle_forgets_only_quiet_devices() -> None:
-    on = OnlineFeatures()
+    on = OnlineFeatures(FEATURE_SET)
     rs = list(to_readings(synthetic_readings(3, 20, seed=1, out_of_order=0, duplicates=0, late=0)))
     for r in rs:
         on.update(r)
@@ -67,13 +70,13 @@ def test_drop_idle_forgets_only_quiet_devices() -> None:
 
 def test_rebuild_from_the_rebuild_horizon_serves_the_full_history_features() -> None:
     readings = _stream(60, seed=8)
-    full = OnlineFeatures()
+    full = OnlineFeatures(FEATURE_SET)
     want = [full.update(r) for r in readings]
     resume = len(readings) - 300
     horizon = readings[resume].ts_ms - FEATURE_SET.rebuild_horizon_ms - HOUR_MS
     first = next(k for k, r in enumerate(readings) if r.ts_ms > horizon)
     assert first > 0  # the rebuild really starts mid-history
-    on = OnlineFeatures()
+    on = OnlineFeatures(FEATURE_SET)
     on.rebuild(readings[first:resume])
     got = [on.update(r) for r in readings[resume:]]
     assert [g.duplicate for g in got] == [w.duplicate for w in want[resume:]]

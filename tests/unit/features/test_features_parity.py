@@ -13,18 +13,21 @@ from feature_asserts import feature_matrix, mismatches
 from features._naive import naive_features
 from features._synth import synthetic_readings, to_readings
 from features.batch import compute_features, compute_features_vectorised
-from features.definitions import FEATURE_SET, HOUR_MS, FeatureSet, Window
+from features.definitions import HOUR_MS, FeatureSet, Window
 from features.online import OnlineFeatures
+from features.spec import load_spec
+
+FEATURE_SET = load_spec().feature_set  # the fleet's
 
 
 def _online(df):  # type: ignore[no-untyped-def]
-    on = OnlineFeatures()
+    on = OnlineFeatures(FEATURE_SET)
     ups = [on.update(r) for r in to_readings(df)]
     return on, ups
 
 
 def _check(df) -> tuple[int, int]:  # type: ignore[no-untyped-def]
-    batch = compute_features_vectorised(df)
+    batch = compute_features_vectorised(df, FEATURE_SET)
     on, ups = _online(df)
     dup = np.array([u.duplicate for u in ups])
     kept = df[~dup]
@@ -37,7 +40,7 @@ def _check(df) -> tuple[int, int]:  # type: ignore[no-untyped-def]
             online, feature_matrix(batch, FEATURE_SET), FEATURE_SET.names, rtol=1e-9
         )
     ), errors
-    kernel = compute_features(df)
+    kernel = compute_features(df, FEATURE_SET)
     assert kernel[["event_id", "late"]].equals(batch[["event_id", "late"]])
     assert not (
         errors := mismatches(
@@ -61,7 +64,7 @@ def test_parity_small_stream_with_every_kind_of_disorder() -> None:
 def test_update_many_equals_update() -> None:
     df = synthetic_readings(8, 400, seed=3, out_of_order=0.05, duplicates=0.02)
     _, ups = _online(df)
-    on = OnlineFeatures()
+    on = OnlineFeatures(FEATURE_SET)
     readings = list(to_readings(df))
     parts = [on.update_many(readings[i : i + 97]) for i in range(0, len(readings), 97)]
     values = np.vstack([p.values for p in parts])

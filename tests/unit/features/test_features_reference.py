@@ -12,9 +12,15 @@ from feature_asserts import feature_matrix, mismatches
 from features._naive import naive_features
 from features._synth import synthetic_readings, to_readings
 from features.batch import compute_features, compute_features_vectorised
-from features.definitions import FEATURE_SET, MINUTE_MS
+from features.definitions import MINUTE_MS
 from features.online import OnlineFeatures
-from features.readings import SENSORS, SensorReading
+from features.readings import SensorReading
+from features.spec import load_spec
+
+FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)
+SENSORS = FLEET.sensor_names
+
+FEATURE_SET = load_spec().feature_set  # the fleet's
 
 FS = FEATURE_SET
 T0 = 1_767_225_600_000
@@ -43,7 +49,7 @@ def _frame(readings: list[SensorReading]) -> pd.DataFrame:
 
 
 def _online(readings: list[SensorReading]) -> list[np.ndarray | None]:
-    on = OnlineFeatures()
+    on = OnlineFeatures(FEATURE_SET)
     return [on.update(r).values for r in readings]
 
 
@@ -59,8 +65,8 @@ def test_both_paths_match_direct_computation_on_a_disordered_stream() -> None:
     readings = list(to_readings(df))
     ref = naive_features(readings, FS)
     kept = np.vstack([v for v, _ in ref if v is not None])
-    batch = compute_features(df)
-    vectorised = compute_features_vectorised(df)
+    batch = compute_features(df, FEATURE_SET)
+    vectorised = compute_features_vectorised(df, FEATURE_SET)
     online = np.vstack([v for v in _online(readings) if v is not None])
     assert [late for v, late in ref if v is not None] == batch["late"].tolist()
     assert vectorised["late"].tolist() == batch["late"].tolist()
@@ -111,7 +117,7 @@ def test_out_of_order_late_and_duplicate_readings() -> None:
         _reading("b", T0 + 60_000, vibration=3.0),  # duplicate
         _reading("e", T0 + 90_000, vibration=4.0),
     ]
-    on = OnlineFeatures()
+    on = OnlineFeatures(FEATURE_SET)
     ups = [on.update(r) for r in rs]
     assert [u.duplicate for u in ups] == [False, False, False, False, True, False]
     assert [u.late for u in ups] == [False, False, False, True, False, False]
@@ -127,7 +133,7 @@ def test_out_of_order_late_and_duplicate_readings() -> None:
     assert _f(e, "vibration__delta") == 1.0  # predecessor in event time is b (3.0)
     online = np.vstack([u.values for u in ups if u.values is not None])
     for engine in ("kernel", "vectorised"):
-        batch = compute_features(_frame(rs), engine=engine)
+        batch = compute_features(_frame(rs), FEATURE_SET, engine=engine)
         assert batch["event_id"].tolist() == ["a", "b", "c", "d", "e"]
         assert batch["late"].tolist() == [False, False, False, True, False]
         got = feature_matrix(batch, FS)
@@ -137,9 +143,9 @@ def test_out_of_order_late_and_duplicate_readings() -> None:
 @pytest.mark.parametrize("engine", ["kernel", "vectorised"])
 def test_no_look_ahead_prefixes_give_the_same_features(engine: str) -> None:
     df = synthetic_readings(6, 400, seed=9, out_of_order=0.05, duplicates=0.02)
-    full = compute_features(df, engine=engine).set_index("event_id")  # type: ignore[arg-type]
+    full = compute_features(df, FEATURE_SET, engine=engine).set_index("event_id")  # type: ignore[arg-type]
     for cut in (len(df) // 3, 2 * len(df) // 3):
-        part = compute_features(df.iloc[:cut], engine=engine).set_index("event_id")  # type: ignore[arg-type]
+        part = compute_features(df.iloc[:cut], FEATURE_SET, engine=engine).set_index("event_id")  # type: ignore[arg-type]
         got = feature_matrix(part, FS)
         want = feature_matrix(full.loc[part.index], FS)
         assert not (errors := mismatches(got, want, FS.names, rtol=0.0)), errors
@@ -148,11 +154,11 @@ def test_no_look_ahead_prefixes_give_the_same_features(engine: str) -> None:
 @pytest.mark.parametrize("engine", ["kernel", "vectorised"])
 def test_batch_without_seq_uses_row_order_and_accepts_any_row_order_with_seq(engine: str) -> None:
     df = synthetic_readings(5, 300, seed=2, out_of_order=0.05, duplicates=0.02)
-    ref = compute_features(df, engine=engine)  # type: ignore[arg-type]
-    no_seq = compute_features(df.drop(columns="seq"), engine=engine)  # type: ignore[arg-type]
+    ref = compute_features(df, FEATURE_SET, engine=engine)  # type: ignore[arg-type]
+    no_seq = compute_features(df.drop(columns="seq"), FEATURE_SET, engine=engine)  # type: ignore[arg-type]
     assert ref.equals(no_seq)
     shuffled = df.sample(frac=1.0, random_state=1)
-    by_seq = compute_features(shuffled, engine=engine)  # type: ignore[arg-type]
+    by_seq = compute_features(shuffled, FEATURE_SET, engine=engine)  # type: ignore[arg-type]
     by_seq = by_seq.set_index("event_id").loc[ref["event_id"]]
     assert np.array_equal(feature_matrix(by_seq, FS), feature_matrix(ref, FS), equal_nan=True)
 

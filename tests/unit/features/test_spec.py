@@ -126,3 +126,22 @@ def test_the_loader_takes_a_name_or_a_path(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="no such dataset spec; known datasets: rig"):
         load_spec("nope", root=tmp_path)
     assert "iot-fleet" in list_datasets()
+
+
+@pytest.mark.parametrize("kind", ["isolation_forest", "pca", "robust_z", "auto"])
+def test_every_model_kind_of_the_spec_is_a_detector_kind(kind: str) -> None:
+    from features.ml.detectors import ANOMALY_KINDS, make_detector
+
+    spec = DatasetSpec.from_yaml_text(BASE + f"models: {{anomaly: {{kind: {kind}}}}}\n", "x")
+    kinds = spec.models.anomaly.detector_kinds
+    assert kinds and set(kinds) <= set(ANOMALY_KINDS)
+    for k in kinds:
+        make_detector(k)
+
+
+def test_the_past_horizon_is_a_spec_setting() -> None:
+    assert load_spec().event_time.past_horizon_ms == 7 * 86_400_000
+    spec = DatasetSpec.from_yaml_text(BASE + "event_time: {past_horizon: off}\n", "x")
+    assert spec.event_time.past_horizon_ms is None
+    spec = DatasetSpec.from_yaml_text(BASE + "event_time: {past_horizon: 2d}\n", "x")
+    assert spec.event_time.past_horizon_ms == 2 * 86_400_000

@@ -9,11 +9,15 @@ from sklearn.ensemble import IsolationForest
 from sklearn.linear_model import LogisticRegression
 
 from features.model_card import Histogram, ModelCard
-from features.readings import SENSORS, SensorReading
+from features.readings import SensorReading
+from features.spec import load_spec
 from streaming.raw_features import RAW_FEATURE_SET_VERSION, RawFeatures
 from streaming.registry import LoadedModel
 from streaming.scoring import BatchOutputs, ModelSlot, ScorerState, score_batch
 from streaming.serving_model import ServingModel, prepare
+
+FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)
+SENSORS = FLEET.sensor_names
 
 NOMINAL = np.array([60.0, 2.5, 6.0, 40.0, 1500.0])
 SPREAD = np.array([5.0, 0.5, 0.5, 4.0, 50.0])
@@ -62,7 +66,7 @@ def _readings(n: int) -> list[SensorReading]:
 
 
 def _run(slots: dict[str, ModelSlot], readings: list[SensorReading]) -> BatchOutputs:
-    return score_batch(slots, readings, ScorerState(RawFeatures(), RAW_FEATURE_SET_VERSION))
+    return score_batch(slots, readings, ScorerState(RawFeatures(SENSORS), RAW_FEATURE_SET_VERSION))
 
 
 def test_fast_path_scores_decisions_and_alerts_are_the_models() -> None:

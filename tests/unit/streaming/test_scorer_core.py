@@ -6,12 +6,15 @@ import numpy as np
 
 from features.model_card import Histogram, SensorLimits
 from features.readings import SensorReading
+from features.spec import load_spec
 from streaming.breaker import CircuitBreaker
 from streaming.drift import psi
-from streaming.fallback import rule_score
+from streaming.fallback import FallbackRules, rule_score
 from streaming.raw_features import RAW_FEATURE_SET_VERSION, RawFeatures
 from streaming.reasons import ReferenceStats, model_reasons
 from streaming.scoring import ModelSlot, ScorerState, score_batch
+
+FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)
 
 
 def test_breaker_opens_after_failures_and_half_open_probe_closes_it() -> None:
@@ -49,14 +52,14 @@ def test_fallback_flags_only_readings_outside_limits() -> None:
     limits = {"temperature": SensorLimits(0.0, 90.0)}
     hot = SensorReading("e", "d", 1, {"temperature": 99.0})
     ok = SensorReading("f", "d", 1, {"temperature": 50.0})
-    score, reasons = rule_score(hot, limits)
-    assert score > 0 and "above the safe limit of 90" in reasons[0].text
+    score, reasons = rule_score(hot, limits, {"temperature": "°C"})
+    assert score > 0 and "is 99 °C, above the safe limit of 90 °C" in reasons[0].text
     assert rule_score(ok, limits) == (0.0, [])
 
 
 def test_score_batch_without_models_uses_default_rules_and_drops_duplicates() -> None:
-    state = ScorerState(RawFeatures(), RAW_FEATURE_SET_VERSION)
-    slots = {"iot-anomaly": ModelSlot("iot-anomaly")}
+    state = ScorerState(RawFeatures(FLEET.sensor_names), RAW_FEATURE_SET_VERSION)
+    slots = {"iot-anomaly": ModelSlot("iot-anomaly", rules=FallbackRules.from_spec(FLEET))}
     vals: dict[str, float | None] = {
         "temperature": 500.0 - 200.0,
         "vibration": 2.0,
@@ -71,3 +74,20 @@ def test_score_batch_without_models_uses_default_rules_and_drops_duplicates() ->
     assert state.duplicates == 1
     assert all(s.fallback for s in out.scored)
     assert [a.reading_event_id for a in out.alerts] == ["a"] and out.alerts[0].fallback
+
+
+def test_fallback_limits_follow_the_entity_group() -> None:
+    # a fan's healthy pressure (~0.1-0.4 bar) is below the fleet's default limit of 0.5 bar
+    rules = FallbackRules.from_spec(FLEET)
+    vals: dict[str, float | None] = {
+        "temperature": 40.0,
+        "vibration": 1.5,
+        "pressure": 0.2,
+        "current": 12.0,
+        "rpm": 970.0,
+    }
+    fan = SensorReading("a", "fan-00001", 1, vals, machine_type="fan")
+    pump = SensorReading("b", "pump-00002", 1, vals, machine_type="pump")
+    assert rule_score(fan, rules.limits_for(fan), rules.units) == (0.0, [])
+    score, reasons = rule_score(pump, rules.limits_for(pump), rules.units)
+    assert score > 0 and reasons[0].text.endswith("below the safe limit of 0.5 bar")

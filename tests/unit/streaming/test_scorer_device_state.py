@@ -4,12 +4,19 @@ and a partition's state is dropped or rebuilt without touching the others'."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
-from features.definitions import FEATURE_SET
 from features.online import OnlineFeatures
-from features.readings import SENSORS, SensorReading
+from features.readings import SensorReading
+from features.spec import load_spec
 from streaming.device_state import PartitionedFeatures
+
+FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)
+SENSORS = FLEET.sensor_names
+
+FEATURE_SET = load_spec().feature_set  # the fleet's
 
 MIN = 60_000
 
@@ -32,8 +39,8 @@ def _key(r: SensorReading) -> tuple[str, int]:
 
 def test_routed_features_equal_one_instance_over_all_readings() -> None:
     rs = _readings(900)
-    one = OnlineFeatures().update_many(rs)
-    parted = PartitionedFeatures(OnlineFeatures)
+    one = OnlineFeatures(FEATURE_SET).update_many(rs)
+    parted = PartitionedFeatures(partial(OnlineFeatures, FEATURE_SET))
     got = [
         parted.update_routed(rs[i : i + 97], [_key(r) for r in rs[i : i + 97]])
         for i in range(0, len(rs), 97)
@@ -50,11 +57,11 @@ def test_a_partition_rebuilt_from_its_history_serves_what_it_served_before() -> 
     rs = _readings(1200)
     history, rest = rs[:900], rs[900:]
     keys = [_key(r) for r in rs]
-    kept = PartitionedFeatures(OnlineFeatures)
+    kept = PartitionedFeatures(partial(OnlineFeatures, FEATURE_SET))
     kept.update_routed(history, keys[:900])
     want = kept.update_routed(rest, keys[900:])
 
-    rebuilt = PartitionedFeatures(OnlineFeatures)
+    rebuilt = PartitionedFeatures(partial(OnlineFeatures, FEATURE_SET))
     rebuilt.update_routed(history, keys[:900])
     lost = ("t", 1)
     rebuilt.drop([lost])

@@ -15,6 +15,7 @@ import pytest
 from features.contract_fields import parse_ts
 from features.model_card import ModelCard
 from features.readings import SensorReading
+from features.spec import load_spec
 from streaming.breaker import DeadlineWorker
 from streaming.raw_features import RAW_FEATURE_SET_VERSION, RawFeatures
 from streaming.reasons import ReferenceStats
@@ -28,6 +29,8 @@ from streaming.serving.logs import OncePerState
 from streaming.serving.models import apply_swaps
 from streaming.serving_model import ServingModel
 from streaming.watcher import ModelWatcher
+
+FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)
 
 NOW = parse_ts("2026-11-29T12:00:00.000Z")
 HOUR = 3_600_000
@@ -183,7 +186,7 @@ def test_the_shadow_has_its_own_breaker_and_deadline() -> None:
     hang = threading.Event()
     slot = _slot_with(lambda X: np.zeros(len(X)), lambda X: hang.wait(30))
     slot.shadow_breaker.failure_threshold = 1
-    state = ScorerState(RawFeatures(), RAW_FEATURE_SET_VERSION)
+    state = ScorerState(RawFeatures(FLEET.sensor_names), RAW_FEATURE_SET_VERSION)
     t0 = time.monotonic()
     out = score_batch({"m": slot}, _readings(10), state)
     assert time.monotonic() - t0 < 3
@@ -199,7 +202,7 @@ def test_the_shadow_scores_a_sample_of_the_rows() -> None:
     rows: list[int] = []
     slot = _slot_with(lambda X: np.zeros(len(X)), lambda X: rows.append(len(X)) or np.zeros(len(X)))
     slot.shadow_sample = 0.1
-    state = ScorerState(RawFeatures(), RAW_FEATURE_SET_VERSION)
+    state = ScorerState(RawFeatures(FLEET.sensor_names), RAW_FEATURE_SET_VERSION)
     score_batch({"m": slot}, _readings(2000), state)
     assert 100 < rows[0] < 320
     assert slot.shadow is not None and slot.shadow.n_events == rows[0]
@@ -208,7 +211,7 @@ def test_the_shadow_scores_a_sample_of_the_rows() -> None:
 def test_a_hanging_champion_falls_back_within_the_deadline() -> None:
     hang = threading.Event()
     slot = _slot_with(lambda X: hang.wait(30), lambda X: np.zeros(len(X)))
-    state = ScorerState(RawFeatures(), RAW_FEATURE_SET_VERSION)
+    state = ScorerState(RawFeatures(FLEET.sensor_names), RAW_FEATURE_SET_VERSION)
     t0 = time.monotonic()
     out = score_batch({"m": slot}, _readings(5), state)
     assert time.monotonic() - t0 < 3
