@@ -6,11 +6,14 @@ import numpy as np
 
 from features.ml.detectors import make_detector
 from features.model_card import Histogram, ModelCard
-from features.readings import SENSORS, SensorReading
+from features.readings import SensorReading
+from features.spec import load_spec
 from streaming.raw_features import RAW_FEATURE_SET_VERSION, RawFeatures
 from streaming.registry import LoadedModel
 from streaming.scoring import ModelSlot, ScorerState, score_batch
 from streaming.serving_model import ServingModel, prepare
+
+SENSORS = load_spec().sensor_names  # the simulated fleet's (datasets/iot-fleet.yaml)
 
 LOW = np.array([20.0, 1.0, 2.0, 10.0, 500.0])  # entity "small" runs here
 HIGH = LOW * 50  # entity "large" runs here, 50 times the scale
@@ -58,6 +61,6 @@ def test_score_batch_passes_device_ids_to_a_per_entity_model() -> None:
     slot.set_champion(_serving())
     readings = [_reading(0, "small", LOW), _reading(1, "large", HIGH), _reading(2, "small", HIGH)]
     out = score_batch(
-        {"anomaly": slot}, readings, ScorerState(RawFeatures(), RAW_FEATURE_SET_VERSION)
+        {"anomaly": slot}, readings, ScorerState(RawFeatures(SENSORS), RAW_FEATURE_SET_VERSION)
     )
     assert [a.reading_event_id for a in out.alerts] == ["e2"]  # the large value on the small device
