@@ -43,7 +43,7 @@ def _state_bytes(cadence_ms: int, hours: float) -> int:
     """Bytes of one device's state (event-id table excluded) after `hours` at `cadence_ms`."""
     rs = list(to_readings(synthetic_readings(1, int(hours * 3_600_000 / cadence_ms), seed=3,
                                              cadence_ms=cadence_ms)))  # fmt: skip
-    on = OnlineFeatures()
+    on = OnlineFeatures(FEATURE_SET)
     for i in range(0, len(rs), 5000):
         on.update_many(rs[i : i + 5000])
     return on.memory_bytes() - on._st.table_bytes()
