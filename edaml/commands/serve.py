@@ -11,12 +11,15 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 if TYPE_CHECKING:
     from types import FrameType
+
+    from streaming.serving import ScorerService
 
 # mlflow, confluent-kafka and the scorer are imported inside `serve`: every other `edaml`
 # command would otherwise pay their import time (10+ s) just to start.
@@ -160,15 +163,34 @@ def serve(
         feature_set = "raw" if spec.models.anomaly.input == "raw" else "online"
     service = ScorerService(cfg, features=feature_source(feature_set, spec))
 
-    def _stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %d: stopping (at most %.0fs)", signum, shutdown_timeout_s)
-        service.stop(hard_exit_after_s=shutdown_timeout_s)
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    _stop_on_signals(service, shutdown_timeout_s)
     service.run()
     if service.fenced:
         log.info("exiting: fenced by a newer instance with the same id")
+
+
+def _stop_on_signals(service: ScorerService, timeout_s: float) -> None:
+    """SIGTERM and SIGINT stop the service within `timeout_s`, even while the main thread is
+    blocked inside librdkafka (a transactional call waits up to 30 s for a broker that is gone).
+
+    Python runs signal handlers on the main thread only between bytecodes, so a handler alone
+    would start the shutdown clock only after that call returns. The wakeup fd is written by the
+    C-level handler the moment the signal arrives; a thread waiting on it starts the stop."""
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+
+    def _noop(_signum: int, _frame: FrameType | None) -> None:
+        """The Python-level handler: the stop itself starts on the wakeup thread."""
+
+    def _wait_for_signal() -> None:
+        signum = os.read(read_fd, 1)[0]
+        log.info("signal %d: stopping (at most %.0fs)", signum, timeout_s)
+        service.stop(hard_exit_after_s=timeout_s)
+
+    signal.signal(signal.SIGTERM, _noop)
+    signal.signal(signal.SIGINT, _noop)
+    threading.Thread(target=_wait_for_signal, name="stop-on-signal", daemon=True).start()
 
 
 def register(app: typer.Typer) -> None:
