@@ -150,7 +150,12 @@ class ScorerService:
                     cfg.mode,
                 )
             while self._running.is_set():
-                self._step()
+                try:
+                    self._step()
+                except Fenced as exc:
+                    if not self.txn or not self.txn.outlived_timeout(time.monotonic()):
+                        raise
+                    self._after_timeout_abort(exc)
         except Fenced as exc:
             self.fenced = True
             log.error(
@@ -429,6 +434,22 @@ class ScorerService:
         if caused_by_data(exc) and not isinstance(exc, ConsumerFailed):
             self.bisect.failed(self.txn.records, self.txn.only, exc)
         self._guard(self.txn.abort)
+        self._guard(lambda: self.parts.rewind(self.consumer))
+
+    def _after_timeout_abort(self, exc: Fenced) -> None:
+        """The coordinator aborted a transaction that outlived its timeout (epoch bumped): a
+        new producer, and the records again from the committed offsets."""
+        assert self.txn is not None and self.consumer is not None
+        log.warning(
+            "transaction outlived transaction.timeout.ms and was aborted by the coordinator "
+            "(%s); recreating the producer and re-reading from the committed offsets",
+            exc,
+        )
+        self.metrics.transactions.labels("aborted").inc()
+        self.health.failed(f"transaction timed out: {exc}")
+        self.txn.open = False
+        self.txn.started = 0.0
+        self.txn.recreate()
         self._guard(lambda: self.parts.rewind(self.consumer))
 
     def _guard(self, action: Any) -> None:

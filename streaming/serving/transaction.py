@@ -122,6 +122,19 @@ class Checkpoint:
         self.only = None
         self.started = time.monotonic()
 
+    def outlived_timeout(self, now: float) -> bool:
+        """Whether the last transaction began longer ago than `transaction.timeout.ms`.
+
+        The coordinator aborts such a transaction and bumps the producer epoch, which
+        librdkafka reports as fenced although no other instance exists (a broker away for
+        longer than the timeout does this). That producer is recreated, not the process ended;
+        a fence inside the timeout still means another instance took over."""
+        return (
+            self.exactly_once
+            and self.started > 0
+            and (now - self.started) * 1000 >= self.cfg.transaction_timeout_ms
+        )
+
     def due(self, now: float) -> bool:
         return self.open and (
             self.records >= self.cfg.commit_records
