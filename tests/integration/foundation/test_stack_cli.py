@@ -71,7 +71,7 @@ def test_stack_up_status_down(tmp_path: Path) -> None:
         assert pids_after == pids_before
     finally:
         pid_files = list((tmp_path / "home" / "run").glob("*.pid"))
-        pids = [int(p.read_text()) for p in pid_files]
+        pids = [int(p.read_text().split()[0]) for p in pid_files]  # `<pid> <start time>`
         down = _run(["stack", "down"], env)
     assert down.returncode == 0, down.stdout + down.stderr
     assert pids and not any(pid_alive(pid) for pid in pids)
