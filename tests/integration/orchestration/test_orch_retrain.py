@@ -15,6 +15,7 @@ from features.contract import ModelLifecycleEvent
 from features.spec import load_spec
 from orchestration.definitions import build_defs
 from orchestration.defs.datasets import dataset_bundle
+from orchestration.defs.io_manager import RunStorageIOManager
 from orchestration.defs.promotion.assets import PROMOTED_BY_TAG
 from orchestration.defs.promotion.gate import GATE_RUN_TAG, PASSED, REJECTED, VERDICT_TAG
 from orchestration.defs.resources import HistoryStorage, KafkaResource, MlflowResource
@@ -47,6 +48,9 @@ def resources(
         "storage": HistoryStorage(root=str(root)),
         "mlflow": MlflowResource(tracking_uri=uri, experiment=f"test-{topics.prefix}"),
         "training": TrainingSettings(**training),  # type: ignore[arg-type]
+        # One run store for every run of the test: a run that materialises only the model
+        # branch reads the training set of the latest run that made one.
+        "io_manager": RunStorageIOManager(root=str(root / "runs")),
     }
 
 
