@@ -3,7 +3,9 @@ through psutil (no /proc needed)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 from pathlib import Path
 
 import psutil
@@ -23,6 +25,20 @@ def _sleeper(home: Path) -> Service:
     )
 
 
+def _group_once_forked(pgid: int, timeout_s: float = 10.0) -> list[psutil.Process]:
+    """The processes of the group, once the shell has started its children (it forks them
+    after `start` returns)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        group = []
+        for p in psutil.process_iter():
+            with contextlib.suppress(psutil.Error, OSError):
+                if os.getpgid(p.pid) == pgid:
+                    group.append(p)
+        if len(group) >= 2 or time.monotonic() > deadline:
+            return group
+
+
 def test_a_service_group_is_stopped_with_its_children(tmp_path: Path) -> None:
     svc = _sleeper(tmp_path)
     assert svc.start()
@@ -31,7 +47,7 @@ def test_a_service_group_is_stopped_with_its_children(tmp_path: Path) -> None:
     pid_text, started = svc.pid_file.read_text().split()
     assert int(pid_text) == pid
     assert abs(float(started) - psutil.Process(pid).create_time()) < 1.0
-    group = [p for p in psutil.process_iter() if os.getpgid(p.pid) == pid]
+    group = _group_once_forked(pid)
     assert len(group) >= 2  # the shell and its sleeps
     assert svc.stop(timeout=10)
     assert not svc.pid_file.exists()

@@ -24,7 +24,8 @@ def test_local_profile_keeps_sqlite(tmp_path: Path) -> None:
 
 
 def test_production_profile_puts_mlflow_and_dagster_on_postgres(tmp_path: Path) -> None:
-    s = Settings(home=tmp_path, profile="production", postgres_port=15432)
+    # No MLflow server from the environment (the integration session exports one): ours.
+    s = Settings(home=tmp_path, profile="production", postgres_port=15432, mlflow_tracking_uri=None)
     assert Stack(s).services()[0].name == "postgres"
     password = (tmp_path / "postgres" / "password").read_text().strip()
     assert (tmp_path / "postgres" / "password").stat().st_mode & 0o077 == 0
