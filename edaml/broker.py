@@ -216,8 +216,8 @@ def prepare_kafka(
             str(jars / "*"),
             "kafka.tools.StorageTool",
             "format",
-            "-t",
-            cluster_id or new_cluster_id(),
+            # one argument: a random id may start with "-", which argparse takes for an option
+            f"--cluster-id={cluster_id or new_cluster_id()}",
             "-c",
             str(config / "server.properties"),
             *format_args,

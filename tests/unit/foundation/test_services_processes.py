@@ -39,6 +39,12 @@ def _group_once_forked(pgid: int, timeout_s: float = 10.0) -> list[psutil.Proces
             return group
 
 
+def _alive(p: psutil.Process) -> bool:
+    with contextlib.suppress(psutil.Error):
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    return False
+
+
 def test_a_service_group_is_stopped_with_its_children(tmp_path: Path) -> None:
     svc = _sleeper(tmp_path)
     assert svc.start()
@@ -51,7 +57,10 @@ def test_a_service_group_is_stopped_with_its_children(tmp_path: Path) -> None:
     assert len(group) >= 2  # the shell and its sleeps
     assert svc.stop(timeout=10)
     assert not svc.pid_file.exists()
-    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in group)
+    deadline = time.monotonic() + 10  # the group got SIGTERM; its children end on their own
+    while any(_alive(p) for p in group) and time.monotonic() < deadline:
+        psutil.wait_procs(group, timeout=0.2)
+    assert not any(_alive(p) for p in group)
     assert svc.pid() is None and not svc.stop()
 
 
