@@ -12,6 +12,7 @@ ALERTS = "iot.alerts"
 DLQ = "iot.dlq"
 MODEL_LIFECYCLE = "mlops.model-lifecycle"
 MODEL_MONITORING = "mlops.model-monitoring"
+SCORER_STATE = "iot.scorer-state"
 
 #: Every topic of the design, with the configs it needs beyond the broker's defaults.
 TOPIC_CONFIGS: dict[str, dict[str, str]] = {
@@ -23,10 +24,21 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     # Lifecycle and monitoring streams are small and read from the start by newcomers.
     MODEL_LIFECYCLE: {"retention.ms": "-1"},
     MODEL_MONITORING: {"retention.ms": str(30 * 24 * 3600 * 1000)},
+    # The scorer's per-device feature state (streaming.serving.snapshots), one partition per
+    # input partition. Compacted: the latest record of each device and the partition's marker
+    # are kept, so a restore reads about one record per device whatever the service's age.
+    # Small segments and a low dirty ratio let the cleaner keep up with frequent snapshots.
+    SCORER_STATE: {
+        "cleanup.policy": "compact",
+        "segment.bytes": str(64 * 1024 * 1024),
+        "segment.ms": str(10 * 60 * 1000),
+        "min.cleanable.dirty.ratio": "0.2",
+        "max.message.bytes": str(8 * 1024 * 1024),
+    },
 }
 
 #: Topics keyed by device and spread over partitions; the others are small and ordered.
-PARTITIONED = frozenset({SENSOR_READINGS, MAINTENANCE, SCORED, ALERTS, DLQ})
+PARTITIONED = frozenset({SENSOR_READINGS, MAINTENANCE, SCORED, ALERTS, DLQ, SCORER_STATE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +94,15 @@ class Topics:
     def model_monitoring(self) -> str:
         return self.name(MODEL_MONITORING)
 
+    @property
+    def scorer_state(self) -> str:
+        return self.name(SCORER_STATE)
+
     def partitions_of(self, topic: str) -> int:
         if topic in self.topic_partitions:
             return self.topic_partitions[topic]
+        if topic == SCORER_STATE:  # input partition p's state lives in partition p
+            return self.partitions_of(SENSOR_READINGS)
         return self.partitions if topic in PARTITIONED else 1
 
     def config_of(self, topic: str) -> dict[str, str]:

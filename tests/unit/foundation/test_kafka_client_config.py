@@ -21,7 +21,7 @@ from streaming.kafka import (
     parse_properties,
     producer_config,
 )
-from streaming.topics import DLQ, SENSOR_READINGS, Topics
+from streaming.topics import DLQ, SCORER_STATE, SENSOR_READINGS, TOPIC_CONFIGS, Topics
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -120,8 +120,19 @@ def test_topic_layout_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     topics = Settings(partitions=4).topics
     assert topics.partitions_of(SENSOR_READINGS) == 12
     assert topics.partitions_of(DLQ) == 4
+    # the scorer's state topic follows the input: state of input partition p lives in p
+    assert topics.partitions_of(SCORER_STATE) == 12
     assert topics.replication_factor == 3
     assert topics.config_of(DLQ)["min.insync.replicas"] == "2"
     assert "min.insync.replicas" not in Topics().config_of(DLQ)
     with pytest.raises(ValueError, match="unknown topic"):
         Topics(topic_partitions={"readings": 3})
+
+
+def test_scorer_state_topic_is_compacted_and_in_the_topic_set() -> None:
+    """ensure_topics creates every TOPIC_CONFIGS entry: the state topic comes with the others."""
+    assert SCORER_STATE in TOPIC_CONFIGS
+    conf = Topics(prefix="x.").config_of(SCORER_STATE)
+    assert conf["cleanup.policy"] == "compact"
+    assert "retention.ms" not in conf  # compaction, not time, decides what stays
+    assert Topics(prefix="x.", partitions=5).partitions_of(SCORER_STATE) == 5
