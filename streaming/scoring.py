@@ -30,7 +30,7 @@ from features.contract_events import (
 from features.model_card import SensorLimits
 from features.readings import SensorReading
 from streaming.breaker import CircuitBreaker, DeadlineWorker
-from streaming.drift import PSI_THRESHOLD, DriftWindow
+from streaming.drift import PSI_THRESHOLD, DriftWindow, monitored
 from streaming.fallback import FallbackRules, rule_score
 from streaming.reasons import model_reasons
 from streaming.serving_model import ServingModel
@@ -89,7 +89,7 @@ class ModelSlot:
         self.breaker.reset()
         card = model.loaded.card
         self.drift = DriftWindow(
-            reference=dict(card.reference),
+            reference=monitored(card.reference),
             feature_index={n: i for i, n in enumerate(card.feature_names)},
         )
         self._reset_shadow()
@@ -484,15 +484,27 @@ def _alert(
     )
 
 
+#: Scored readings a drift window holds before it is reported. PSI over a handful of readings is
+#: noise (one empty reference bin adds about 0.7, far past the 0.25 threshold), so a window
+#: keeps filling across report intervals until it holds this many.
+DRIFT_MIN_EVENTS = 200
+
+
 def collect_reports(
-    models: dict[str, ModelSlot], *, min_events: int = 1
+    models: dict[str, ModelSlot], *, min_events: int = 1, min_drift_events: int = DRIFT_MIN_EVENTS
 ) -> list[DriftReport | ShadowReport]:
-    """Drift and shadow reports of the windows since the last call; resets the windows."""
+    """Drift reports of the windows holding at least `min_drift_events` readings and shadow
+    reports of those holding `min_events`; the windows reported are reset, the others keep
+    filling."""
     now_ms = int(time.time() * 1000)
     out: list[DriftReport | ShadowReport] = []
     for slot in models.values():
         champ = slot.champion
-        if champ is not None and slot.drift is not None and slot.drift.n_events >= min_events:
+        if (
+            champ is not None
+            and slot.drift is not None
+            and slot.drift.n_events >= max(min_events, min_drift_events)
+        ):
             d = slot.drift
             feats = [
                 FeatureDrift(f, "psi", round(v, 6), PSI_THRESHOLD, v > PSI_THRESHOLD)

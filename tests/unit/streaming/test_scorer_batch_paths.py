@@ -13,7 +13,14 @@ from features.readings import SensorReading
 from features.spec import load_spec
 from streaming.raw_features import RAW_FEATURE_SET_VERSION, RawFeatures
 from streaming.registry import LoadedModel
-from streaming.scoring import BatchOutputs, ModelSlot, ScorerState, score_batch
+from streaming.scoring import (
+    DRIFT_MIN_EVENTS,
+    BatchOutputs,
+    ModelSlot,
+    ScorerState,
+    collect_reports,
+    score_batch,
+)
 from streaming.serving_model import ServingModel, prepare
 
 FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)
@@ -114,3 +121,19 @@ def test_general_path_gives_the_same_model_outputs() -> None:
     assert [
         (x.reading_event_id, x.model_name, x.score, x.reasons) for x in f.alerts
     ] == model_alerts
+
+
+def test_drift_window_fills_to_its_floor_before_a_report() -> None:
+    """A window of a few readings is not reported (its PSI would be noise); it keeps filling
+    across calls and is reported, then reset, once it holds `DRIFT_MIN_EVENTS` readings."""
+    a, _ = _models()
+    slots = {"anomaly": ModelSlot("anomaly")}
+    slots["anomaly"].set_champion(a)
+    small = DRIFT_MIN_EVENTS // 2
+    _run(slots, _readings(small))
+    assert collect_reports(slots) == []
+    _run(slots, _readings(DRIFT_MIN_EVENTS - small))
+    reports = collect_reports(slots)
+    assert [r.n_events for r in reports] == [DRIFT_MIN_EVENTS]
+    assert reports[0].model_version == a.version and reports[0].features
+    assert collect_reports(slots) == []  # reset: the next window starts empty

@@ -8,7 +8,7 @@ from features.model_card import Histogram, SensorLimits
 from features.readings import SensorReading
 from features.spec import load_spec
 from streaming.breaker import CircuitBreaker
-from streaming.drift import psi
+from streaming.drift import monitored, psi
 from streaming.fallback import FallbackRules, rule_score
 from streaming.raw_features import RAW_FEATURE_SET_VERSION, RawFeatures
 from streaming.reasons import ReferenceStats, model_reasons
@@ -36,6 +36,12 @@ def test_psi_is_zero_for_same_distribution_and_grows_with_shift() -> None:
     assert psi(ref, ref * 40) < 1e-9
     small, big = psi(ref, np.array([30, 25, 25, 20])), psi(ref, np.array([0, 0, 10, 90]))
     assert 0 < small < 0.1 < 0.25 < big
+
+
+def test_drift_leaves_out_the_window_counts() -> None:
+    h = Histogram([0.0, 1.0, 2.0], [0.5, 0.5])
+    ref = {"count_24h": h, "count_1h": h, "vibration__mean_1h": h, "temperature__last": h}
+    assert sorted(monitored(ref)) == ["temperature__last", "vibration__mean_1h"]
 
 
 def test_reasons_name_the_most_deviating_features_in_words() -> None:
