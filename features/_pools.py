@@ -137,6 +137,19 @@ class KernelState:
             self.qm[d] = (self._alloc_deque(deque_cap), deque_cap, 0, 0)
         return s
 
+    def new_slots(self, n: int) -> list[int]:
+        """`n` slots for new devices (room for all of them reserved at once)."""
+        need = self.n_slots + max(0, n - len(self.free))
+        if need > len(self.dev):
+            self._reserve_slots(max(64, 2 * len(self.dev), need))
+        cap = n * max(4, _BUF0)
+        if self.b_used + cap > len(self.bts):
+            self._repack_buffers(cap)
+        qcap = 2 * self.S * n * _DQ0
+        if self.q_used + qcap > len(self.qts):
+            self._repack_deques(qcap)
+        return [self.new_slot() for _ in range(n)]
+
     def free_slots(self, slots: list[int]) -> None:
         for s in slots:
             self.alive[s] = False

@@ -57,7 +57,7 @@ path compares the ids themselves.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -136,29 +136,54 @@ class OnlineFeatures:
     def update_many(self, readings: Iterable[SensorReading]) -> FeatureBatch:
         """Same as `update` for each reading in order, in one call of the kernel."""
         rs = readings if isinstance(readings, list) else list(readings)
-        n = len(rs)
-        slots = self._slots
-        get = slots.get
-        sl = [get(r.device_id) for r in rs]
-        if None in sl:
-            for k, r in enumerate(rs):
-                if sl[k] is None:
-                    s = get(r.device_id)
-                    if s is None:
-                        s = slots[r.device_id] = self._st.new_slot()
-                    sl[k] = s
-        slot = np.array(sl, dtype=np.int64)
-        ts = np.array([r.ts_ms for r in rs], dtype=np.int64)
-        eh = np.array([hash(r.event_id) for r in rs], dtype=np.int64)
         vals = [r.values for r in rs]
-        X = np.empty((n, len(self._sensors)), dtype=np.float64)
+        X = np.empty((len(rs), len(self._sensors)), dtype=np.float64)
         for c, name in enumerate(self._sensors):
             X[:, c] = [v.get(name) for v in vals]  # None -> NaN
+        return self._advance(
+            [r.device_id for r in rs],
+            np.array([r.ts_ms for r in rs], dtype=np.int64),
+            np.array([hash(r.event_id) for r in rs], dtype=np.int64),
+            X,
+        )
+
+    def update_columns(
+        self,
+        device_ids: list[str],
+        ts_ms: np.ndarray,
+        event_hash: np.ndarray,
+        sensors: Mapping[str, np.ndarray],
+    ) -> FeatureBatch:
+        """`update_many` of readings given as columns (no object per reading): device ids,
+        event times, `hash(event_id)` of each (int64) and each sensor's values (NaN where
+        missing; a sensor of the feature set absent from `sensors` is missing everywhere)."""
+        n = len(device_ids)
+        X = np.full((n, len(self._sensors)), np.nan)
+        for c, name in enumerate(self._sensors):
+            col = sensors.get(name)
+            if col is not None:
+                X[:, c] = col
+        return self._advance(device_ids, ts_ms, event_hash, X)
+
+    def _advance(
+        self, device_ids: list[str], ts_ms: np.ndarray, event_hash: np.ndarray, X: np.ndarray
+    ) -> FeatureBatch:
+        n = len(device_ids)
+        slots = self._slots
+        get = slots.get
+        sl = list(map(get, device_ids))
+        if None in sl:
+            new = list(dict.fromkeys(d for d, s in zip(device_ids, sl, strict=True) if s is None))
+            for d, s in zip(new, self._st.new_slots(len(new)), strict=True):
+                slots[d] = s
+            sl = list(map(slots.__getitem__, device_ids))
+        slot = np.array(sl, dtype=np.int64)
         out = np.empty((n, self._plan.n_features))
         flags = np.zeros(n, dtype=np.uint8)
         if n > len(self._rows):
             self._rows = np.arange(n, dtype=np.int64)
-        self._st.run(slot, ts, eh, X, out, self._rows, flags)
+        ts = np.ascontiguousarray(ts_ms, dtype=np.int64)
+        self._st.run(slot, ts, event_hash, X, out, self._rows, flags)
         dup = flags == _DUP
         late = flags == _LATE
         self.duplicate_count += int(dup.sum())

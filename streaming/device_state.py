@@ -8,7 +8,7 @@ instance over everything.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,20 +109,62 @@ class PartitionedFeatures:
         first = keys[0] if keys else _NO_PARTITION
         if all(k == first for k in keys):
             return _run(self._get(first), readings)
-        groups: dict[PartitionKey, list[int]] = {}
-        for i, k in enumerate(keys):
-            groups.setdefault(k, []).append(i)
-        n = len(readings)
         parts = [
-            (np.asarray(ix, dtype=np.int64), _run(self._get(k), [readings[i] for i in ix]))
-            for k, ix in groups.items()
+            (ix, _run(self._get(k), [readings[i] for i in ix.tolist()]))
+            for k, ix in _groups(keys).items()
         ]
-        values = np.full((n, max(p.values.shape[1] for _, p in parts)), np.nan)
-        dup = np.zeros(n, dtype=bool)
-        late = np.zeros(n, dtype=bool)
-        for idx, part in parts:
-            if part.values.shape[1] == values.shape[1]:  # 0 columns: all duplicates
-                values[idx] = part.values
-            dup[idx] = part.duplicate
-            late[idx] = part.late
-        return RoutedBatch(values, dup, late)
+        return _merge(len(readings), parts)
+
+    def update_routed_columns(
+        self,
+        keys: Sequence[PartitionKey],
+        device_ids: list[str],
+        ts_ms: np.ndarray,
+        event_hash: np.ndarray,
+        sensors: Mapping[str, np.ndarray],
+    ) -> RoutedBatch | None:
+        """`update_routed` of readings given as columns (`OnlineFeatures.update_columns`);
+        None, with no state touched, when the features take no columns."""
+        if not keys:
+            return None
+        first = keys[0]
+        if not hasattr(self._get(first), "update_columns"):
+            return None
+
+        def run(key: PartitionKey, ix: np.ndarray | None) -> RoutedBatch:
+            inst = self._get(key)
+            if ix is None:
+                fb = inst.update_columns(device_ids, ts_ms, event_hash, sensors)
+            else:
+                fb = inst.update_columns(
+                    [device_ids[i] for i in ix.tolist()],
+                    ts_ms[ix],
+                    event_hash[ix],
+                    {k: v[ix] for k, v in sensors.items()},
+                )
+            return RoutedBatch(fb.values, fb.duplicate, fb.late)
+
+        if all(k == first for k in keys):
+            return run(first, None)
+        return _merge(len(keys), [(ix, run(k, ix)) for k, ix in _groups(keys).items()])
+
+
+def _groups(keys: Sequence[PartitionKey]) -> dict[PartitionKey, np.ndarray]:
+    """Row positions of each partition key, in order."""
+    groups: dict[PartitionKey, list[int]] = {}
+    for i, k in enumerate(keys):
+        groups.setdefault(k, []).append(i)
+    return {k: np.asarray(ix, dtype=np.int64) for k, ix in groups.items()}
+
+
+def _merge(n: int, parts: list[tuple[np.ndarray, RoutedBatch]]) -> RoutedBatch:
+    """The partitions' results back in input order."""
+    values = np.full((n, max(p.values.shape[1] for _, p in parts)), np.nan)
+    dup = np.zeros(n, dtype=bool)
+    late = np.zeros(n, dtype=bool)
+    for idx, part in parts:
+        if part.values.shape[1] == values.shape[1]:  # 0 columns: all duplicates
+            values[idx] = part.values
+        dup[idx] = part.duplicate
+        late[idx] = part.late
+    return RoutedBatch(values, dup, late)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+import pyarrow as pa
 
 from features.contract_bulk import uuid4_strings
 from features.contract_events import (
@@ -119,12 +120,101 @@ class ScorerState:
     late: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class ReadingColumns:
+    """A micro-batch of valid readings as columns, in input order (the scorer's hot path: no
+    object per reading). `reading(i)` gives row i as a `SensorReading`, for the rare rows that
+    need one (an alert's fields, fallback rules)."""
+
+    event_id: pa.Array  # strings
+    device_id: pa.Array  # strings
+    ts_ms: np.ndarray  # int64
+    sensors: Mapping[str, np.ndarray]  # float64 per sensor, NaN where missing
+    reading: Callable[[int], SensorReading]
+
+    def __len__(self) -> int:
+        return len(self.ts_ms)
+
+    def take(self, rows: np.ndarray) -> ReadingColumns:
+        """The rows `rows` (positions, ascending) as a batch of their own."""
+        pick = pa.array(rows)
+        at = self.reading
+        return ReadingColumns(
+            self.event_id.take(pick),
+            self.device_id.take(pick),
+            self.ts_ms[rows],
+            {k: v[rows] for k, v in self.sensors.items()},
+            lambda i: at(int(rows[i])),
+        )
+
+
+def columns_of(readings: list[SensorReading], sensors: Sequence[str]) -> ReadingColumns:
+    """Readings already parsed, as a `ReadingColumns` of `sensors`."""
+    return ReadingColumns(
+        pa.array([r.event_id for r in readings], type=pa.string()),
+        pa.array([r.device_id for r in readings], type=pa.string()),
+        np.fromiter((r.ts_ms for r in readings), np.int64, len(readings)),
+        {s: np.array([r.values.get(s) for r in readings], dtype=np.float64) for s in sensors},
+        readings.__getitem__,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredColumns:
+    """The `ScoredEvent`s of a batch every model scored, as columns (`events()` builds the
+    objects; `streaming.outputs.encode_scored_columns` encodes them without)."""
+
+    event_id: pa.Array
+    ts_ms: np.ndarray
+    reading_event_id: pa.Array
+    device_id: pa.Array
+    #: per model: name, version, threshold, scores, flagged
+    models: list[tuple[str, str, float, np.ndarray, np.ndarray]]
+    alert: np.ndarray  # any model flagged the row
+    feature_set_version: str
+
+    def __len__(self) -> int:
+        return len(self.ts_ms)
+
+    def events(self) -> list[ScoredEvent]:
+        cols = [(n, v, th, sc.tolist(), fl.tolist()) for n, v, th, sc, fl in self.models]
+        return [
+            ScoredEvent(
+                eid,
+                ts,
+                rid,
+                dev,
+                [ModelScore(n, v, sl[i], th, fl[i]) for n, v, th, sl, fl in cols],
+                "alert" if a else "normal",
+                False,
+                "",
+                self.feature_set_version,
+            )
+            for i, (eid, ts, rid, dev, a) in enumerate(
+                zip(
+                    self.event_id.to_pylist(),
+                    self.ts_ms.tolist(),
+                    self.reading_event_id.to_pylist(),
+                    self.device_id.to_pylist(),
+                    self.alert.tolist(),
+                    strict=True,
+                )
+            )
+        ]
+
+
 @dataclass(slots=True)
 class BatchOutputs:
     scored: list[ScoredEvent] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     model_errors: list[tuple[str, str]] = field(default_factory=list)  # (model, error)
     fallback_rows: int = 0
+    #: `score_columns`' common case: the scored events as columns (then `scored` is empty)
+    columns: ScoredColumns | None = None
+
+    def scored_events(self) -> list[ScoredEvent]:
+        """Every scored event of the batch as objects, whichever form holds them."""
+        return self.columns.events() if self.columns is not None else self.scored
 
 
 def _confidence(kind: str, score: float, threshold: float) -> float:
@@ -219,12 +309,109 @@ def score_batch(
     per-reading loop only assembles outputs (and reason codes for the few flagged rows).
     """
     now = time.monotonic() if now is None else now
-    now_ms = int(time.time() * 1000)
     out = BatchOutputs()
     kept, X_all, warm = _features(state, readings, partitions)
-    n = len(kept)
+    if not kept:
+        return out
+    per_model, fallback_any = _score_models(models, X_all, warm, state, now, out, kept)
+    ok_idx = np.flatnonzero(warm)
+    if len(ok_idx) == len(kept) and not fallback_any.any():
+        _assemble_all_scored(out, kept, X_all, state.feature_set_version, per_model)
+    else:
+        _assemble(out, kept, X_all, warm, fallback_any, per_model, state.feature_set_version)
+    return out
+
+
+def score_columns(
+    models: dict[str, ModelSlot],
+    batch: ReadingColumns,
+    state: ScorerState,
+    *,
+    now: float | None = None,
+    partitions: Sequence[tuple[str, int]] | None = None,
+) -> BatchOutputs:
+    """`score_batch` of readings given as columns, with the same outputs. In the common case
+    (every model scored every reading) no object is made per reading: the scored events come
+    back as `BatchOutputs.columns`. Otherwise, or when the features take no columns, the rows
+    become `SensorReading`s and take `score_batch`'s general path."""
+    now = time.monotonic() if now is None else now
+    n = len(batch)
+    keys = partitions if partitions is not None else [("", -1)] * n
+    routed = getattr(state.features, "update_routed_columns", None)
+    fb = None
+    if routed is not None and n:
+        eh = np.fromiter(map(hash, batch.event_id.to_pylist()), np.int64, n)
+        fb = routed(keys, batch.device_id.to_pylist(), batch.ts_ms, eh, batch.sensors)
+    if fb is None:
+        readings = [batch.reading(i) for i in range(n)]
+        return score_batch(models, readings, state, now=now, partitions=partitions)
+    out = BatchOutputs()
+    dup = np.asarray(fb.duplicate, dtype=bool)
+    state.duplicates += int(dup.sum())
+    state.late += int(np.count_nonzero(fb.late))
+    X = np.asarray(fb.values, dtype=np.float64)
+    if dup.any():
+        keep = np.flatnonzero(~dup)
+        batch, X = batch.take(keep), X[keep]
+    n = len(batch)
     if not n:
         return out
+    warm = np.ones(n, dtype=bool)
+    rows = _LazyRows(batch)
+    per_model, fallback_any = _score_models(models, X, warm, state, now, out, rows)
+    if fallback_any.any():
+        kept = [batch.reading(i) for i in range(n)]
+        _assemble(out, kept, X, warm, fallback_any, per_model, state.feature_set_version)
+        return out
+    ids = uuid4_strings(_ID_RNG, n)
+    cols: list[tuple[str, str, float, np.ndarray, np.ndarray]] = []
+    any_flag = np.zeros(n, dtype=bool)
+    for slot, scores, _ok in per_model:
+        champ = slot.champion
+        assert champ is not None
+        flagged = scores >= champ.threshold
+        any_flag |= flagged
+        cols.append((slot.name, champ.version, champ.threshold, scores, flagged))
+    _alerts_of(out, rows, X, per_model)
+    out.columns = ScoredColumns(
+        ids, batch.ts_ms, batch.event_id, batch.device_id, cols, any_flag,
+        state.feature_set_version,
+    )  # fmt: skip
+    return out
+
+
+class _LazyRows(Sequence[SensorReading]):
+    """Rows of a `ReadingColumns` as readings, made only when asked for (alerts, entities)."""
+
+    def __init__(self, batch: ReadingColumns) -> None:
+        self._batch = batch
+        self._ids: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self._batch)
+
+    def __getitem__(self, i: Any) -> Any:
+        return self._batch.reading(i)
+
+    def device_ids(self) -> list[str]:
+        if self._ids is None:
+            self._ids = self._batch.device_id.to_pylist()
+        return self._ids
+
+
+def _score_models(
+    models: dict[str, ModelSlot],
+    X_all: np.ndarray,
+    warm: np.ndarray,
+    state: ScorerState,
+    now: float,
+    out: BatchOutputs,
+    kept: Sequence[SensorReading],
+) -> tuple[list[tuple[ModelSlot, np.ndarray, np.ndarray]], np.ndarray]:
+    """Per model: (slot, scores with NaN where not scored, whether it scored each row), and
+    the rows some model did not score. Drift and shadow windows are fed here."""
+    now_ms = int(time.time() * 1000)
+    n = len(kept)
     ok_idx = np.flatnonzero(warm)
     X = X_all if len(ok_idx) == n else X_all[ok_idx]
     entity_keys: list[np.ndarray] = []
@@ -232,7 +419,13 @@ def score_batch(
     def entities() -> np.ndarray:
         """Entity keys of the rows of X (built once, only when a per-entity model asks)."""
         if not entity_keys:
-            entity_keys.append(np.array([kept[i].device_id for i in ok_idx], dtype=object))
+            ids = kept.device_ids() if isinstance(kept, _LazyRows) else None
+            if ids is not None:
+                entity_keys.append(np.array(ids, dtype=object)[ok_idx])
+            else:
+                entity_keys.append(
+                    np.array([kept[i].device_id for i in ok_idx.tolist()], dtype=object)
+                )
         return entity_keys[0]
 
     # per model: scores (NaN = not scored by the model), whether the model scored each row
@@ -257,13 +450,26 @@ def score_batch(
         fallback_any |= ~model_ok
         per_model.append((slot, scores, model_ok))
 
-    if len(ok_idx) == n and not fallback_any.any():
-        _assemble_all_scored(out, kept, X, state.feature_set_version, per_model)
-        return out
+    return per_model, fallback_any
+
+
+def _assemble(
+    out: BatchOutputs,
+    kept: list[SensorReading],
+    X_all: np.ndarray,
+    warm: np.ndarray,
+    fallback_any: np.ndarray,
+    per_model: list[tuple[ModelSlot, np.ndarray, np.ndarray]],
+    fsv: str,
+) -> None:
+    """The general case of `score_batch`: some rows fall back to rules (warming up, no model,
+    an open breaker)."""
+    n = len(kept)
+    ok_idx = np.flatnonzero(warm)
+    X = X_all if len(ok_idx) == n else X_all[ok_idx]
     pos = np.full(n, -1, dtype=np.intp)  # row of X for each kept reading
     pos[ok_idx] = np.arange(len(ok_idx))
     ids = new_event_ids(n)
-    fsv = state.feature_set_version
     scored = out.scored
     # Hoisted per model: plain Python lists are much faster to index in the loop than arrays.
     cols = [
@@ -345,7 +551,6 @@ def score_batch(
                 feature_set_version=fsv,
             )
         )
-    return out
 
 
 def _assemble_all_scored(
@@ -360,31 +565,13 @@ def _assemble_all_scored(
     ids = new_event_ids(n)
     any_flag = np.zeros(n, dtype=bool)
     cols: list[tuple[str, str, float, list[float], list[bool]]] = []
-    alerts: list[tuple[int, Alert]] = []
     for slot, scores, _ok in per_model:
         champ = slot.champion
         assert champ is not None
         flagged = scores >= champ.threshold
         any_flag |= flagged
         cols.append((slot.name, champ.version, champ.threshold, scores.tolist(), flagged.tolist()))
-        for i in np.flatnonzero(flagged).tolist():  # rare: reason codes only here
-            sc = float(scores[i])
-            reasons = model_reasons(champ.stats, X[i, champ.columns], units=slot.rules.units)
-            conf = _confidence(slot.kind, sc, champ.threshold)
-            alert = _alert(
-                kept[i],
-                slot.name,
-                champ.version,
-                slot.kind,
-                sc,
-                champ.threshold,
-                conf,
-                reasons,
-                False,
-            )
-            alerts.append((i, alert))
-    alerts.sort(key=lambda a: a[0])  # reading order, as the general path emits them
-    out.alerts.extend(a for _i, a in alerts)
+    _alerts_of(out, kept, X, per_model)
     decision = ["alert" if f else "normal" for f in any_flag.tolist()]
     if len(cols) == 1:
         (name, ver, th, sl, fl) = cols[0]
@@ -417,6 +604,31 @@ def _assemble_all_scored(
         )
         for i, r in enumerate(kept)
     )
+
+
+def _alerts_of(
+    out: BatchOutputs,
+    rows: Sequence[SensorReading],
+    X: np.ndarray,
+    per_model: list[tuple[ModelSlot, np.ndarray, np.ndarray]],
+) -> None:
+    """The alerts of a batch every model scored (row i of X is `rows[i]`), in reading order;
+    reason codes are computed only for the flagged rows (rare)."""
+    alerts: list[tuple[int, Alert]] = []
+    for slot, scores, _ok in per_model:
+        champ = slot.champion
+        assert champ is not None
+        for i in np.flatnonzero(scores >= champ.threshold).tolist():
+            sc = float(scores[i])
+            reasons = model_reasons(champ.stats, X[i, champ.columns], units=slot.rules.units)
+            conf = _confidence(slot.kind, sc, champ.threshold)
+            alert = _alert(
+                rows[i], slot.name, champ.version, slot.kind, sc, champ.threshold, conf, reasons,
+                False,
+            )  # fmt: skip
+            alerts.append((i, alert))
+    alerts.sort(key=lambda a: a[0])  # reading order, as the general path emits them
+    out.alerts.extend(a for _i, a in alerts)
 
 
 def _shadow(

@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-import numpy as np
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from features.readings import SensorReading
@@ -185,10 +184,8 @@ class PartitionStates:
         return int(time.time() * 1000) + self.cfg.future_skew_ms
 
     # ── limits ──────────────────────────────────────────────────────────────────────────
-    def over_cap(
-        self, readings: Sequence[SensorReading], keys: Sequence[PartitionKey]
-    ) -> list[int]:
-        """Indexes of readings of devices a partition has no room for (`max_devices`).
+    def over_cap(self, device_ids: Sequence[str], keys: Sequence[PartitionKey]) -> list[int]:
+        """Indexes (into `device_ids`) of readings of devices a partition has no room for (`max_devices`).
         Only looked at reading by reading when a partition is near its cap."""
         cap = self.cfg.max_devices_per_partition
         parts = self.features.instances
@@ -197,7 +194,7 @@ class PartitionStates:
             k
             for k in set(keys)
             if (inst := parts.get(k)) is not None
-            and getattr(inst, "device_count", 0) + len(readings) > cap
+            and getattr(inst, "device_count", 0) + len(device_ids) > cap
         }
         if not near:
             return out
@@ -206,13 +203,13 @@ class PartitionStates:
             known: Any = getattr(inst, "_slots", {})
             count = len(known)
             new: set[str] = set()
-            for i, (r, rk) in enumerate(zip(readings, keys, strict=True)):
-                if rk != k or r.device_id in known or r.device_id in new:
+            for i, (d, rk) in enumerate(zip(device_ids, keys, strict=True)):
+                if rk != k or d in known or d in new:
                     continue
                 if count + len(new) >= cap:
                     out.append(i)
                 else:
-                    new.add(r.device_id)
+                    new.add(d)
         return sorted(out)
 
     def maybe_evict(self, now: float) -> int:
@@ -234,7 +231,3 @@ class PartitionStates:
 
     def device_count(self) -> int:
         return sum(int(getattr(i, "device_count", 0)) for i in self.features.instances.values())
-
-
-def event_times(readings: Sequence[SensorReading]) -> np.ndarray:
-    return np.fromiter((r.ts_ms for r in readings), np.int64, len(readings))

@@ -22,20 +22,27 @@ import numpy as np
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from features.contract import ContractError, encode
+from features.contract_columns import decode_readings
 from features.readings import SensorReading
 from streaming.breaker import STATE_CODES
 from streaming.device_state import PartitionKey
 from streaming.kafka import make_consumer
 from streaming.ops import OpsServer, ScorerMetrics
-from streaming.outputs import encode_scored_many
-from streaming.scoring import ScorerState, collect_reports, score_batch
+from streaming.outputs import encode_scored_columns, encode_scored_many
+from streaming.scoring import (
+    ReadingColumns,
+    ScorerState,
+    collect_reports,
+    columns_of,
+    score_columns,
+)
 from streaming.serving.bisect import Bisector
 from streaming.serving.config import FeatureSource, ServeConfig, default_instance_id, feature_source
 from streaming.serving.dead_letter import Refused, dlq_headers
 from streaming.serving.health import Health
 from streaming.serving.logs import ConnectionState
 from streaming.serving.models import apply_swaps, make_slots
-from streaming.serving.partitions import PartitionStates, event_times
+from streaming.serving.partitions import PartitionStates
 from streaming.serving.transaction import Checkpoint, Fenced, caused_by_data, is_fenced
 from streaming.watcher import ModelWatcher, Swap
 
@@ -255,7 +262,7 @@ class ScorerService:
 
     def _process(self, msgs: list[Message]) -> None:
         assert self.txn is not None
-        readings: list[SensorReading] = []
+        values: list[bytes] = []
         sources: list[Message] = []
         keys: list[PartitionKey] = []
         txn = self.txn
@@ -263,7 +270,6 @@ class ScorerService:
         n_in = 0
         take_poison = self.bisect.take_poison
         rid = ("", -1, -1)
-        parse_reading = self.contract.parse_reading
         for m in msgs:
             err = m.error()
             if err is not None:
@@ -279,42 +285,83 @@ class ScorerService:
             if poison is not None:
                 self._dlq(m, "poison", poison)
                 continue
-            try:
-                raw = m.value()
-                if raw is None:
-                    raise ContractError("$", "null value (a tombstone is not a reading)")
-                readings.append(parse_reading(raw))  # the dataset's contract
-                sources.append(m)
-                keys.append(key)
-            except Exception as exc:  # ContractError, or a parser bug: neither stops the service
-                self._dlq(m, "parse", exc)
-        self.parts.dirty.update(keys)
+            raw = m.value()
+            if raw is None:
+                self._dlq(
+                    m, "parse", ContractError("$", "null value (a tombstone is not a reading)")
+                )
+                continue
+            values.append(raw)
+            sources.append(m)
+            keys.append(key)
         self.metrics.events_in.inc(n_in)
         txn.records += n_in
         if txn.records == 1 and n_in == 1:
             txn.only = rid
-        if readings:
-            readings, sources, keys = self._admit(readings, sources, keys)
-        if not readings:
+        if not values:
+            return
+        batch, values, sources, keys = self._decode(values, sources, keys)
+        self.parts.dirty.update(keys)
+        if len(batch):
+            batch, sources, keys = self._admit(batch, sources, keys)
+        if not len(batch):
             return
         t0 = time.perf_counter()
-        out = score_batch(self.slots, readings, self.state, partitions=keys)
+        out = score_columns(self.slots, batch, self.state, partitions=keys)
         self.metrics.batch_seconds.observe(time.perf_counter() - t0)
         self.metrics.fallback.inc(out.fallback_rows)
-        self._emit(out, readings, sources)
-        self.processed += len(readings)
+        self._emit(out, batch, sources)
+        self.processed += len(batch)
+
+    def _decode(
+        self, values: list[bytes], sources: list[Message], keys: list[PartitionKey]
+    ) -> tuple[ReadingColumns, list[bytes], list[Message], list[PartitionKey]]:
+        """The dataset's contract over the batch, in bulk (`decode_readings`: the records it
+        refuses go to the DLQ with the contract's error). Should the bulk decoder itself fail,
+        each record is parsed on its own, so one bad record never stops the service."""
+        parse = self.contract.parse_reading
+        try:
+            dec, errors = decode_readings(values, self.contract)
+        except Exception:
+            log.exception("bulk decoding failed; parsing the batch record by record")
+            return self._decode_each(values, sources, keys)
+        if errors:
+            for i, exc in errors:
+                self._dlq(sources[i], "parse", exc)
+            idx = dec.index.tolist()
+            values = [values[i] for i in idx]
+            sources = [sources[i] for i in idx]
+            keys = [keys[i] for i in idx]
+        kept = values
+        batch = ReadingColumns(
+            dec.event_id, dec.device_id, dec.ts_ms, dec.sensors, lambda i: parse(kept[i])
+        )
+        return batch, values, sources, keys
+
+    def _decode_each(
+        self, values: list[bytes], sources: list[Message], keys: list[PartitionKey]
+    ) -> tuple[ReadingColumns, list[bytes], list[Message], list[PartitionKey]]:
+        readings: list[SensorReading] = []
+        kept: tuple[list[bytes], list[Message], list[PartitionKey]] = ([], [], [])
+        for v, m, k in zip(values, sources, keys, strict=True):
+            try:
+                readings.append(self.contract.parse_reading(v))
+            except Exception as exc:  # ContractError, or a parser bug
+                self._dlq(m, "parse", exc)
+                continue
+            for col, x in zip(kept, (v, m, k), strict=True):
+                col.append(x)  # type: ignore[attr-defined]
+        return columns_of(readings, self.contract.sensors), *kept
 
     def _admit(
-        self, readings: list[SensorReading], sources: list[Message], keys: list[PartitionKey]
-    ) -> tuple[list[SensorReading], list[Message], list[PartitionKey]]:
+        self, batch: ReadingColumns, sources: list[Message], keys: list[PartitionKey]
+    ) -> tuple[ReadingColumns, list[Message], list[PartitionKey]]:
         """Readings that pass the event-time policy and the device cap (the others to the DLQ)."""
         refused = {
             r.index: Refused("event-time", "ts", r.reason)
-            for r in self.parts.event_time.check(
-                event_times(readings), keys, int(time.time() * 1000)
-            )
+            for r in self.parts.event_time.check(batch.ts_ms, keys, int(time.time() * 1000))
         }
-        for i in self.parts.over_cap(readings, keys):
+        for i in self.parts.over_cap(batch.device_id.to_pylist(), keys):
             cap = self.cfg.max_devices_per_partition
             refused.setdefault(
                 i,
@@ -325,27 +372,41 @@ class ScorerService:
                 ),
             )
         if not refused:
-            return readings, sources, keys
+            return batch, sources, keys
         for i, exc in sorted(refused.items()):
             self._dlq(sources[i], exc.stage, exc)
-        keep = [i for i in range(len(readings)) if i not in refused]
-        return [readings[i] for i in keep], [sources[i] for i in keep], [keys[i] for i in keep]
+        keep = [i for i in range(len(batch)) if i not in refused]
+        rows = np.asarray(keep, dtype=np.int64)
+        return batch.take(rows), [sources[i] for i in keep], [keys[i] for i in keep]
 
-    def _emit(self, out: Any, readings: list[SensorReading], sources: list[Message]) -> None:
+    def _emit(self, out: Any, batch: ReadingColumns, sources: list[Message]) -> None:
         """Produce the scored events and alerts of a batch (stamped with processing time)."""
         assert self.txn is not None
         topics = self.cfg.topics
         produce = self.txn.producer.produce
         scored_topic = topics.scored
-        for ev, value in zip(out.scored, encode_scored_many(out.scored), strict=True):
-            if isinstance(value, Exception):  # the contract refuses the output: keep the input
-                by_id = {r.event_id: m for r, m in zip(readings, sources, strict=True)}
-                self._dlq(by_id[ev.reading_event_id], "encode", value)
-                continue
-            try:
-                produce(scored_topic, value, ev.device_id)
-            except BufferError:
-                self._produce(scored_topic, ev.device_id, value)
+        if out.columns is not None:  # the common case: encoded column by column
+            sc = out.columns
+            encoded = encode_scored_columns(sc)
+            for data, dev in zip(encoded, sc.device_id.to_pylist(), strict=True):
+                try:
+                    produce(scored_topic, data, dev)
+                except BufferError:
+                    self._produce(scored_topic, dev, data)
+            n_scored = len(sc)
+        else:
+            n_scored = len(out.scored)
+            by_id: dict[str, Message] | None = None
+            for ev, value in zip(out.scored, encode_scored_many(out.scored), strict=True):
+                if isinstance(value, Exception):  # the contract refuses the output: keep the input
+                    if by_id is None:
+                        by_id = dict(zip(batch.event_id.to_pylist(), sources, strict=True))
+                    self._dlq(by_id[ev.reading_event_id], "encode", value)
+                    continue
+                try:
+                    produce(scored_topic, value, ev.device_id)
+                except BufferError:
+                    self._produce(scored_topic, ev.device_id, value)
         for al in out.alerts:
             try:
                 alert_value = encode(al)
@@ -354,7 +415,7 @@ class ScorerService:
                 continue
             self._produce(topics.alerts, al.device_id, alert_value)
             self.metrics.alerts.labels(al.model_name, str(al.fallback).lower()).inc()
-        self.metrics.events_out.labels("scored").inc(len(out.scored))
+        self.metrics.events_out.labels("scored").inc(n_scored)
         self.metrics.events_out.labels("alerts").inc(len(out.alerts))
 
     def _produce(
