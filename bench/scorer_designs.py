@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -106,7 +107,16 @@ def main() -> None:
     ap.add_argument("--mode", default="exactly-once")
     ap.add_argument("--commit-ms", type=int, default=200)
     ap.add_argument("--profile", help="write a pyinstrument text profile of the run here")
+    ap.add_argument("--workers", type=int, default=1, help="scorer processes in the group")
+    ap.add_argument("--instance", default="bench-0")
     args = ap.parse_args()
+    children: list[subprocess.Popen[bytes]] = []
+    if args.design == "scorer" and args.workers > 1:  # the others, each its own process
+        base = [a for a in sys.argv[1:] if a not in ("--workers", str(args.workers))]
+        children = [
+            subprocess.Popen([sys.executable, __file__, *base, "--instance", f"bench-{k}"])
+            for k in range(1, args.workers)
+        ]
     from streaming.topics import Topics
 
     topics = Topics(prefix=args.prefix, partitions=3)
@@ -132,10 +142,19 @@ def main() -> None:
                 shadow=False,
                 metrics_port=None,
                 report_interval_s=3600,
+                instance_id=args.instance,
             )
         )
-        signal.signal(signal.SIGTERM, lambda *_: svc.stop())
+
+        def stop(*_: object) -> None:
+            for c in children:
+                c.send_signal(signal.SIGTERM)
+            svc.stop()
+
+        signal.signal(signal.SIGTERM, stop)
         svc.run()  # in the main thread, so that the profiler sees it
+        for c in children:
+            c.wait(60)
     elif args.design == "passthrough":
         passthrough(args.bootstrap, topics, args.group, stop)
     else:
