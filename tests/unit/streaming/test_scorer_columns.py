@@ -137,18 +137,20 @@ def test_columns_fall_back_like_score_batch_without_a_model() -> None:
 
 def test_encode_scored_columns_is_the_contract_encoder() -> None:
     n = 6
-    devices = ['plain-1', 'q"uote', "back\\slash", "ünïcode", "sp ace", "x"]
+    devices = ["plain-1", 'q"uote', "back\\slash", "ünïcode", "sp ace", "x"]
+    a_scores = [0.1, 0.5, 1e-7, 0.56, 123456.789, 0.3]
+    a_flags = [False, False, False, True, True, False]
+    r_scores = [0.0, 1.0, 0.25, 0.5, 1 / 3, 2e-300]
+    r_flags = [False, True, False, True, False, False]
     sc = ScoredColumns(
         pa.array([f"00000000-0000-4000-8000-00000000000{i}" for i in range(n)]),
         np.array([0, 1, 1_700_000_000_123, 1_700_000_000_999, 86_399_999, 5], dtype=np.int64),
         pa.array([f"11111111-1111-4111-8111-11111111111{i}" for i in range(n)]),
         pa.array(devices),
         [
-            ("anomaly", "12", 0.55, np.array([0.1, 0.5, 1e-7, 0.56, 123456.789, 0.3]),
-             np.array([False, False, False, True, True, False])),
-            ("risk", "3", 0.5, np.array([0.0, 1.0, 0.25, 0.5, 1 / 3, 2e-300]),
-             np.array([False, True, False, True, False, False])),
-        ],  # fmt: skip
+            ("anomaly", "12", 0.55, np.array(a_scores), np.array(a_flags)),
+            ("risk", "3", 0.5, np.array(r_scores), np.array(r_flags)),
+        ],
         np.array([False, True, False, True, True, False]),
         "fs-abc",
     )
