@@ -7,7 +7,9 @@ with a one-line reason and every day used with a note (a partial first or last d
 Policy for partial days (a replay starting mid-day, a historical file ending mid-day): a day
 whose readings cover at least `min_coverage` of the day (default half) is used, as it is; a day
 covering less is skipped with its coverage as the reason. Neither ever fails a check: the volume
-check compares a day at its own coverage.
+check compares a day at its own coverage. When no day of the selection is full (a dataset of
+short recordings: experiments of minutes or hours, a few hours of 1 Hz data), every partial day
+is used, each with a note: there is no continuous stream whose ragged edges to trim.
 """
 
 from __future__ import annotations
@@ -76,6 +78,12 @@ def day_status(
     return True, ""
 
 
+def _coverage(history: DatasetHistory, day: str) -> float:
+    stats = history.stats(day) or {}
+    r = stats.get("readings", {})
+    return float(r.get("coverage", 0.0)) if int(r.get("rows", 0)) else 0.0
+
+
 def select_days(
     history: DatasetHistory, days: Iterable[str], *, min_coverage: float = MIN_COVERAGE
 ) -> DaySelection:
@@ -83,7 +91,10 @@ def select_days(
     used: list[str] = []
     skipped: dict[str, str] = {}
     notes: dict[str, str] = {}
-    for d in sorted(days):
+    days = sorted(days)
+    if not any(_coverage(history, d) >= FULL_COVERAGE for d in days):
+        min_coverage = 0.0  # short recordings only: every partial day is the data
+    for d in days:
         ok, why = day_status(history, d, min_coverage=min_coverage)
         if ok:
             used.append(d)

@@ -190,6 +190,16 @@ def test_partial_days_are_used_or_skipped_by_their_coverage(history: DatasetHist
     assert sel.lineage()["days_skipped"] == {little: sel.skipped[little]}
 
 
+def test_short_recordings_only_every_partial_day_is_used(history: DatasetHistory) -> None:
+    # A dataset of short experiments (no day is full): every day's recordings train.
+    for i, d in enumerate(DAYS):
+        _store(history, d, _frame(d, 300, i, span=0.2))
+    _judge(history, DAYS)
+    sel = select_days(history, DAYS)
+    assert sel.used == DAYS and not sel.skipped
+    assert all(sel.notes[d].startswith("partial day used: readings cover 20%") for d in DAYS)
+
+
 def test_dedupe_keeps_the_first_and_counts_exact_and_conflicting() -> None:
     df = _frame(DAYS[0], 10, 0)
     again = df.iloc[[1, 2, 3]].copy()
