@@ -31,11 +31,14 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from features.batch import compute_features
+from features.ml.scoring import scores
 from features.spec import load_spec
+from orchestration.defs.settings import TrainingSettings
 from orchestration.defs.training import build, reference
 from orchestration.defs.training.evaluation import evaluate
 from orchestration.defs.training.fit import fit_anomaly, fit_failure
-from orchestration.defs.training.models import anomaly_scores, failure_scores
+from orchestration.defs.training.models import failure_scores
+from orchestration.defs.training.params import resolve
 from orchestration.defs.training.plan import LABEL
 from streaming.sim import SimConfig, Simulator, labels_table
 
@@ -96,6 +99,10 @@ METRICS = (
 )
 
 
+def _anomaly_scores(model: Any, X: pd.DataFrame) -> np.ndarray:
+    return scores(model, X.to_numpy(np.float64), "anomaly")
+
+
 def fit_and_score(
     labelled: pd.DataFrame,
     days: list[str],
@@ -110,7 +117,7 @@ def fit_and_score(
     names = list(FEATURE_SET.names)
     t = time.perf_counter()
     train = build.sample_rows(split.train, "y_failure", 150_000, 7)
-    an = fit_anomaly(train, names, alert_rate=0.02, seed=7)
+    an = fit_anomaly(train, names, resolve(FLEET, TrainingSettings()), seed=7)
     calib = int(split.train["ts_ms"].max()) // DAY_MS * DAY_MS - 2 * DAY_MS
     fr = fit_failure(train, names, target_precision=0.2, seed=7, calibration_start_ms=calib)
     seconds = time.perf_counter() - t
@@ -127,7 +134,7 @@ def fit_and_score(
     )
     out = {}
     for kind, model, scorer, thr in (
-        ("anomaly", an.model, anomaly_scores, an.threshold),
+        ("anomaly", an.model, _anomaly_scores, an.threshold),
         ("failure-risk", fr.model, failure_scores, fr.threshold),
     ):
         y = hold[LABEL[kind]].to_numpy()
@@ -159,7 +166,7 @@ def main() -> None:
     readings, maint, truth = simulate(args.devices, args.days, args.interval_s, args.seed)
     t_sim = time.perf_counter() - t0
     t1 = time.perf_counter()
-    feats = build.with_sensors(compute_features(readings, FEATURE_SET), readings)
+    feats = build.with_sensors(compute_features(readings, FEATURE_SET), readings, SENSORS)
     t_feat = time.perf_counter() - t1
     horizon = int(args.horizon_h * HOUR_MS)
     labelled = build.label(feats, maint, truth, horizon)

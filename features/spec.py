@@ -44,7 +44,8 @@ Everything is computed from the validated spec, once, as properties:
 
 Where: `datasets/` of the repository, or `EDAML_DATASETS_DIR`. Who loads: the command line
 (`edaml ... --dataset NAME`), the scorer (`ServeConfig.dataset`, default the fleet) and the
-Dagster definitions (`orchestration/defs/dataset.py`: `EDAML_DATASET`, default the fleet).
+Dagster definitions (`orchestration/defs/datasets.py`: every dataset under `datasets/`, each
+spec passed to its assets by the model-asset factory).
 `features.spec_infer.propose_spec` is the pure part of `edaml dataset init`.
 
 A bad spec raises `SpecError` (a ValueError) whose message is one line per problem naming the

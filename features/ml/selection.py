@@ -15,7 +15,7 @@ hold-out, a file-named dataset's latest files are all new entities.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,14 +66,19 @@ def select_auto(
     entities_val: np.ndarray | None = None,
     labels_train: np.ndarray | None = None,
     kinds: tuple[str, ...] = ANOMALY_KINDS,
+    kind_params: Mapping[str, Mapping[str, Any]] | None = None,
     **params: Any,
 ) -> AutoChoice:
-    """Fit each of `kinds` and keep the one with the best validation F1 (see module doc)."""
+    """Fit each of `kinds` and keep the one with the best validation F1 (see module doc).
+    `params` go to every kind, `kind_params[kind]` to that kind only (e.g. trees of a forest)."""
     if not kinds:
         raise ValueError("auto needs at least one model kind")
     found: list[Candidate] = []
     for kind in kinds:
-        model = fit_detector(kind, X_train, entities=entities_train, labels=labels_train, **params)
+        extra = dict((kind_params or {}).get(kind, {}))
+        model = fit_detector(
+            kind, X_train, entities=entities_train, labels=labels_train, **params, **extra
+        )
         if entities_val is not None:
             model.add_entities(X_val, entities_val)  # an entity first seen in validation
         flags = model.anomaly_score(X_val, entities_val) >= model.threshold_
@@ -96,6 +101,7 @@ def train_anomaly(
     entities_train: np.ndarray | None = None,
     entities_val: np.ndarray | None = None,
     labels_train: np.ndarray | None = None,
+    kind_params: Mapping[str, Mapping[str, Any]] | None = None,
     **params: Any,
 ) -> AutoChoice:
     """Train the anomaly model of a dataset: `kind` is one of `ANOMALY_KINDS` or `auto`.
@@ -114,5 +120,6 @@ def train_anomaly(
         entities_val=entities_val,
         labels_train=labels_train,
         kinds=kinds,
+        kind_params=kind_params,
         **params,
     )

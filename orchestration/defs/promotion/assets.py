@@ -22,6 +22,7 @@ from orchestration.defs.promotion.evaluate import (
     comparable,
     failures_of,
     holdout_scores,
+    labelled_rows,
     model_metrics,
     rule_metrics,
     summary,
@@ -44,8 +45,9 @@ PROMOTED_BY_TAG = "promoted_by_dagster_run_id"
 
 
 def policy_for(plan: ModelPlan, training: TrainingSettings) -> GatePolicy:
-    """The model's gate: the spec's metric (`auto`: pr_auc), the spec's margin (when it declares
-    none, the settings'), the settings' floors with the spec's on top."""
+    """The model's gate: the spec's metric (`auto` was resolved by `plan_from_spec`: F1 for an
+    anomaly model with the spec's anomaly labels, else PR-AUC), the spec's margin (when it
+    declares none, the settings'), the settings' floors with the spec's on top."""
     floors = {"pr_auc": training.floor_pr_auc}
     if plan.kind == "failure-risk":
         floors["failure_recall_1h"] = training.floor_failure_recall_1h
@@ -123,7 +125,7 @@ def evaluate_challenger(
             f"not by this run {run_id}: a run evaluates only the version it trained"
         )
     holdout, failures = ts.holdout, failures_of(ts.maintenance)
-    horizon_ms = int(training.horizon_hours * 3600 * 1000)
+    horizon_ms = int(ts.summary["params"]["horizon_ms"])
     challenger = load_model_version(name, version=reg.version)
     names = list(challenger.card.feature_names)
     problems = []
@@ -132,6 +134,8 @@ def evaluate_challenger(
         problems.append(problem)
     s = ts.summary
     scores = holdout_scores(challenger, holdout)
+    known = labelled_rows(holdout)
+    positives = int(holdout[plan.label].to_numpy()[known].sum())
     entry: dict[str, Any] = {
         "model": name,
         "dagster_run_id": run_id,
@@ -151,6 +155,10 @@ def evaluate_challenger(
             "train_days": s["train_days"],
             "embargo_hours": s["embargo_hours"],
             "horizon_hours": s["horizon_hours"],
+            "labelled_rows": int(known.sum()),
+            # No positive label in the hold-out: the labelled figures judge nothing (the gate
+            # then promotes on the pyfunc and serving checks alone: gate.gate_decision).
+            "positives": positives,
         },
     }
     policy = policy_for(plan, training)
@@ -159,7 +167,12 @@ def evaluate_challenger(
     entry["gate"] = {
         "promote": decision.promote,
         "reasons": decision.reasons,
-        "notes": [n for n in (champ.get("broken"), champ.get("note")) if n],
+        "notes": [n for n in (champ.get("broken"), champ.get("note")) if n]
+        + (
+            ["no positive label in the hold-out: not judged on labelled figures"]
+            if positives == 0
+            else []
+        ),
         "policy": {
             "primary": policy.primary,
             "margin": policy.margin,
@@ -182,7 +195,9 @@ def evaluate_challenger(
             if m:
                 mlflow_api.log_metrics({f"{prefix}_{k}": float(v) for k, v in m.items()})
         mlflow_api.log_dict(entry, "edaml/evaluation.json")
-        _log_holdout_plots(entry, scores, holdout[plan.label].to_numpy(), challenger.card.threshold)
+        _log_holdout_plots(
+            entry, scores[known], holdout[plan.label].to_numpy()[known], challenger.card.threshold
+        )
     log.info(
         "%s: challenger v%s %s | champion %s | rules %s -> %s %s",
         name,

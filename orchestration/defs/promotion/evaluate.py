@@ -18,8 +18,22 @@ log = logging.getLogger(__name__)
 
 
 def holdout_scores(model: LoadedModel, holdout: pd.DataFrame) -> np.ndarray:
-    """The version's scores of the hold-out rows."""
-    return model.predict_scores(holdout[list(model.card.feature_names)].to_numpy(np.float64))
+    """The version's scores of the hold-out rows, as the scorer computes them: a detector that
+    normalises per entity gets each row's entity key."""
+    keys = (
+        holdout["device_id"].astype(str).to_numpy()
+        if getattr(model.model, "needs_entities", False)
+        else None
+    )
+    return model.predict_scores(holdout[list(model.card.feature_names)].to_numpy(np.float64), keys)
+
+
+def labelled_rows(holdout: pd.DataFrame) -> np.ndarray:
+    """Rows whose label is known (rows of a file without the label column, when the spec says
+    such rows are `unlabelled`, are left out of every labelled figure)."""
+    if "y_known" not in holdout:
+        return np.ones(len(holdout), dtype=bool)
+    return holdout["y_known"].to_numpy(bool)
 
 
 def model_metrics(
@@ -33,12 +47,14 @@ def model_metrics(
     computed `holdout_scores`."""
     if scores is None:
         scores = holdout_scores(model, holdout)
+    known = labelled_rows(holdout)
+    rows = holdout[known]
     return evaluate(
-        y=holdout[LABEL[model.card.kind]].to_numpy(),
-        scores=scores,
+        y=rows[LABEL[model.card.kind]].to_numpy(),
+        scores=scores[known],
         threshold=model.card.threshold,
-        device_ids=holdout["device_id"].astype(str).to_numpy(),
-        ts_ms=holdout["ts_ms"].to_numpy(np.int64),
+        device_ids=rows["device_id"].astype(str).to_numpy(),
+        ts_ms=rows["ts_ms"].to_numpy(np.int64),
         failures=failures,
         horizon_ms=horizon_ms,
     )
@@ -52,14 +68,15 @@ def rule_metrics(
     horizon_ms: int,
 ) -> dict[str, float]:
     """The static per-sensor threshold baseline on the same rows and labels."""
-    raw_cols = [c for c in holdout.columns if c.startswith("raw_")]
-    raw = holdout[raw_cols].rename(columns=lambda c: c.removeprefix("raw_"))
+    rows = holdout[labelled_rows(holdout)]
+    raw_cols = [c for c in rows.columns if c.startswith("raw_")]
+    raw = rows[raw_cols].rename(columns=lambda c: c.removeprefix("raw_"))
     return evaluate(
-        y=holdout[LABEL[kind]].to_numpy(),
+        y=rows[LABEL[kind]].to_numpy(),
         scores=rule_scores(raw, limits),
         threshold=0.0,
-        device_ids=holdout["device_id"].astype(str).to_numpy(),
-        ts_ms=holdout["ts_ms"].to_numpy(np.int64),
+        device_ids=rows["device_id"].astype(str).to_numpy(),
+        ts_ms=rows["ts_ms"].to_numpy(np.int64),
         failures=failures,
         horizon_ms=horizon_ms,
     )

@@ -89,6 +89,12 @@ def gate_decision(entry: dict[str, Any], policy: GatePolicy) -> Decision:
     through pyfunc). A champion without metrics (unscorable, or another feature set) is not
     compared: the challenger is judged on the floors alone (the guardrails a first model meets)."""
     champion = entry.get("champion") or {}
+    if (entry.get("holdout") or {}).get("positives", 1) == 0:
+        # No positive label in the hold-out (a dataset without labels, or none in its latest
+        # part): no labelled figure can judge, so neither the floors nor the champion comparison
+        # apply; the version promotes if it serves (the problems below).
+        reasons = list(entry.get("problems", []))
+        return Decision(str(entry["model"]), promote=not reasons, reasons=reasons)
     d = decide(
         str(entry["model"]),
         entry["challenger"]["metrics"],

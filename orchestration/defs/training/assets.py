@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from features.model_card import ModelCard
-from orchestration.defs.dataset import SPEC
+from features.spec import DatasetSpec
 from orchestration.defs.history.assets import stored_history
 from orchestration.defs.history.parquet import read_days
 from orchestration.defs.history.replay import day_window
@@ -25,9 +25,11 @@ from orchestration.defs.resources import HistoryStorage, KafkaResource, MlflowRe
 from orchestration.defs.settings import TrainingSettings
 from orchestration.defs.training import build, reference
 from orchestration.defs.training.dataset import KafkaOffsetsSource
-from orchestration.defs.training.fit import Fitted, fit_anomaly, fit_failure
+from orchestration.defs.training.fit import Fitted, fit_anomaly, fit_failure, raw_feature_names
+from orchestration.defs.training.params import TrainParams, resolve
 from orchestration.defs.training.plan import ModelPlan
 from orchestration.defs.training.tracking import Registered, log_and_register
+from orchestration.defs.training.truth import spec_truth
 from orchestration.defs.training.window import window_days
 
 HOUR_MS = 3600 * 1000
@@ -35,12 +37,6 @@ HOUR_MS = 3600 * 1000
 
 def digest_of(*parts: object) -> str:
     return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()
-
-
-def _features_api() -> tuple[Any, Any]:
-    from features.batch import compute_features
-
-    return compute_features, SPEC.feature_set
 
 
 @dataclass(frozen=True)
@@ -67,44 +63,60 @@ def column_schema(df: pd.DataFrame) -> dg.TableSchema:
 
 
 def build_feature_table(
+    spec: DatasetSpec,
     storage: HistoryStorage,
-    dataset: str,
     days_range: tuple[str, str] | None,
     end_day: str | None,
     training: TrainingSettings,
 ) -> FeatureTable:
     """Features over the training window's valid days (the features batch path): the run's range
-    of days, else `window_days` ending at `end_day`. Days that failed or missed their checks are
-    skipped, each with its reason in the lineage (`days_skipped`)."""
-    compute_features, feature_set = _features_api()
+    of days, else the window (`window_days`, else every stored day) ending at `end_day`. Days
+    that failed or missed their checks are skipped, each with its reason in the lineage
+    (`days_skipped`). The run's parameters (`params.resolve`: the spec's, overridden by the
+    settings) are recorded for the later assets."""
+    from features.batch import compute_features
+
+    dataset, feature_set = spec.name, spec.feature_set
+    names = list(feature_set.names)
+    try:
+        params = resolve(spec, training)
+        # What the anomaly model reads: the window features, or the raw values.
+        anomaly_features = (
+            raw_feature_names(spec.sensor_names, names) if params.anomaly_input == "raw" else names
+        )
+    except ValueError as exc:
+        raise dg.Failure(f"{dataset}: {exc}") from None
     history = stored_history(storage, dataset)
     stored = history.stored_days()
     if days_range is not None:
         window = [d for d in stored if days_range[0] <= d <= days_range[1]]
     else:
-        window = window_days(stored, end_day, training.window_days)
+        window = window_days(stored, end_day, params.window_days or len(stored) + 36500)
     selection = select_days(history, window)
     days = selection.used
-    if len(days) <= training.holdout_days:
+    need = (params.holdout_days or 0) + 1
+    if len(days) < need:
         skipped = "; ".join(selection.lines()) or "none"
         raise dg.Failure(
             f"{dataset}: not enough valid days for training: {days} (window {window[:1]}.."
-            f"{window[-1:]}; skipped: {skipped}); need more than holdout_days="
-            f"{training.holdout_days}: replay more days (edaml train --dataset {dataset} --days N)"
+            f"{window[-1:]}; skipped: {skipped}); need at least {need}: replay more days "
+            f"(edaml train --dataset {dataset} --days N)"
         )
     readings = read_days([history.readings_file(d) for d in days])
-    columns = ["event_id", "device_id", "ts_ms", *SPEC.sensor_names, "seq"]
+    columns = ["event_id", "device_id", "ts_ms", *spec.sensor_names, "seq"]
     feats = compute_features(readings[columns], feature_set)
-    table = build.with_sensors(feats, readings)
+    table = build.with_sensors(feats, readings, spec.sensor_names)
     stats = {d: history.stats(d) or {} for d in days}
     desc = {
         "dataset": dataset,
         "days": days,
-        "holdout_days": training.holdout_days,
-        "embargo_ms": training.embargo_ms,
+        "holdout_days": params.holdout_days,
+        "embargo_ms": params.embargo_ms,
+        "params": params.to_dict(),
         **selection.lineage(),
         "feature_set_version": feature_set.version,
-        "feature_names": list(feature_set.names),
+        "feature_names": names,
+        "anomaly_features": anomaly_features,
         "rows": len(table),
         # The replayed history's digests and the feature definitions determine the table.
         "digest": digest_of(
@@ -132,36 +144,62 @@ def feature_table_metadata(ft: FeatureTable) -> dict[str, Any]:
 
 
 def build_training_set(
-    ft: FeatureTable, storage: HistoryStorage, training: TrainingSettings
+    spec: DatasetSpec, ft: FeatureTable, storage: HistoryStorage, training: TrainingSettings
 ) -> TrainingSet:
-    """Labelled features split by time: earlier days train, the latest days are held out, and
-    the embargo (at least the labels horizon) before the hold-out is left out of training."""
+    """Labelled features split by time (`build.split_by_time`: whole days, or the latest share
+    of the rows of a short dataset), with the embargo before the hold-out left out of training.
+    Labels come from the spec's label sources (`truth.py`); failures from the maintenance
+    events of the replayed history."""
     desc = ft.desc
+    params = TrainParams.from_dict(desc["params"])
     history = stored_history(storage, desc["dataset"])
     maintenance = read_days([history.maintenance_file(d) for d in desc["days"]])
-    truth = storage.ground_truth()
-    labelled = build.label(ft.table, maintenance, truth, int(training.horizon_hours * HOUR_MS))
-    # The run's window, hold-out and embargo, as the feature table recorded them.
-    holdout_days, embargo_ms = int(desc["holdout_days"]), int(desc["embargo_ms"])
-    split = build.split_by_days(labelled, desc["days"], holdout_days, embargo_ms=embargo_ms)
+    truth = spec_truth(spec, storage.ground_truth())
+    labelled = build.label(
+        ft.table, maintenance, truth.intervals, params.horizon_ms, truth.unlabelled
+    )
+    try:
+        split = build.split_by_time(
+            labelled,
+            desc["days"],
+            holdout_days=params.holdout_days,
+            holdout=params.holdout,
+            embargo_ms=params.embargo_ms,
+        )
+    except ValueError as exc:
+        raise dg.Failure(f"{desc['dataset']}: {exc}") from None
     # Models train on a sample (every positive, weighted negatives); the hold-out stays whole.
-    sample = build.sample_rows(split.train, "y_failure", training.max_train_rows, training.seed)
+    target = "y_failure" if spec.has_failure_labels else "y_anomaly"
+    sample = build.sample_rows(split.train, target, training.max_train_rows, training.seed)
+    known = split.holdout["y_known"].to_numpy(bool)
     summary = {
         **desc,
         "train_days": split.train_days,
         "holdout_days": split.holdout_days,
-        "holdout_day_count": holdout_days,
+        "holdout_day_count": len(split.holdout_days),
+        "holdout_share": params.holdout if params.holdout_days is None else None,
+        "holdout_start_ms": int(split.holdout["ts_ms"].min()),
         "embargo_hours": split.embargo_ms / HOUR_MS,
-        "horizon_hours": training.horizon_hours,
+        "horizon_hours": params.horizon_hours,
         "embargoed_rows": split.embargoed_rows,
         "train_rows": len(split.train),
         "train_sample_rows": len(sample),
         "holdout_rows": len(split.holdout),
+        "holdout_labelled_rows": int(known.sum()),
         "train_failure_positives": int(split.train["y_failure"].sum()),
         "holdout_failure_positives": int(split.holdout["y_failure"].sum()),
-        "holdout_anomaly_positives": int(split.holdout["y_anomaly"].sum()),
-        "anomaly_labels": "ground truth" if truth is not None else "failure horizon",
-        "digest": digest_of(desc["digest"], training.horizon_hours, holdout_days, split.embargo_ms),
+        "train_anomaly_positives": int(split.train["y_anomaly"].sum()),
+        "holdout_anomaly_positives": int(split.holdout["y_anomaly"].to_numpy()[known].sum()),
+        "anomaly_labels": (truth.source if truth.intervals is not None else "failure horizon"),
+        "label_notes": truth.notes,
+        "digest": digest_of(
+            desc["digest"],
+            params.horizon_ms,
+            params.holdout_days,
+            params.holdout,
+            split.embargo_ms,
+            len(truth.intervals) if truth.intervals is not None else -1,
+        ),
     }
     return TrainingSet(sample, split.holdout, maintenance, summary)
 
@@ -189,17 +227,18 @@ def lineage_tags(run_id: str, summary: dict[str, Any]) -> dict[str, str]:
 
 
 def model_card(
+    spec: DatasetSpec,
     plan: ModelPlan,
     name: str,
     summary: dict[str, Any],
+    names: list[str],
     train: pd.DataFrame,
     fitted: Fitted,
     rate: float,
     run_id: str,
     horizon: float | None,
 ) -> ModelCard:
-    names = summary["feature_names"]
-    raw = train[[f"raw_{s}" for s in SPEC.sensor_names]].rename(
+    raw = train[[f"raw_{s}" for s in spec.sensor_names]].rename(
         columns=lambda c: c.removeprefix("raw_")
     )
     return ModelCard(
@@ -226,13 +265,15 @@ def model_card(
     )
 
 
-def version_description(plan: ModelPlan, card: ModelCard, summary: dict[str, Any]) -> str:
+def version_description(
+    plan: ModelPlan, card: ModelCard, summary: dict[str, Any], algorithm: str = ""
+) -> str:
     """The registered version's description shown in the MLflow UI."""
     names = card.feature_names
     shown = ", ".join(names[:12]) + (f", ... ({len(names)} in all)" if len(names) > 12 else "")
     return (
         f"{plan.description}\n\n"
-        f"- kind: {plan.kind} ({plan.algorithm}), threshold {card.threshold:.6g}\n"
+        f"- kind: {plan.kind} ({algorithm or plan.algorithm}), threshold {card.threshold:.6g}\n"
         f"- features: feature set {card.feature_set_version}: {shown}\n"
         f"- training window: {summary['train_days'][0]} .. {summary['train_days'][-1]} "
         f"(embargo {summary['embargo_hours']:g} h), hold-out {summary['holdout_days'][0]} .. "
@@ -244,6 +285,7 @@ def version_description(plan: ModelPlan, card: ModelCard, summary: dict[str, Any
 
 
 def train_model(
+    spec: DatasetSpec,
     plan: ModelPlan,
     ts: TrainingSet,
     run_id: str,
@@ -253,26 +295,47 @@ def train_model(
 ) -> Registered:
     """Fit one declared model on the training set and register it (alias `challenger`)."""
     summary, train = ts.summary, ts.train
-    names = summary["feature_names"]
+    p = TrainParams.from_dict(summary["params"])
     name = training.model_name(plan.registered_name)
     metrics: dict[str, float]
     importances: dict[str, float] | None = None
     if plan.kind == "anomaly":
-        fitted = fit_anomaly(train, names, alert_rate=training.alert_rate, seed=training.seed)
-        rate, horizon = training.alert_rate, None
+        names = list(summary.get("anomaly_features") or summary["feature_names"])
+        try:
+            fitted = fit_anomaly(
+                train, names, p, seed=training.seed, label_columns=spec.label_columns
+            )
+        except ValueError as exc:
+            raise dg.Failure(f"{name}: {exc}") from None
+        if p.normalise == "entity":
+            # Entities first seen in the hold-out (a file-named dataset's latest files) get
+            # their own baseline from their rows, as `auto` validates them; an entity the model
+            # never saw is judged against the global baseline when served.
+            hold = ts.holdout
+            fitted.model.add_entities(
+                hold[names].to_numpy(np.float64), hold["device_id"].astype(str).to_numpy()
+            )
+        rate, horizon = p.alert_rate, None
         params: dict[str, Any] = {
-            "n_estimators": 150,
-            "max_samples": 512,
-            "alert_rate": training.alert_rate,
+            "alert_rate": p.alert_rate,
+            "anomaly_kind": p.anomaly_kind,
+            "chosen_kind": fitted.algorithm,
+            "input": p.anomaly_input,
+            "normalise": p.normalise,
+            "auto_reason": fitted.reason[:500],
+            **{k: v for k, v in fitted.model.get_params().items() if k != "seed"},
         }
         metrics = {"threshold": fitted.threshold}
+        for kind, vm in fitted.validation.items():
+            metrics.update({f"validation_{kind}_{k}": v for k, v in vm.items()})
     else:
+        names = list(summary["feature_names"])
         fitted, params, metrics, importances = _fit_failure(train, names, summary, training)
         rate, horizon = (
             float(np.mean(fitted.calibration_scores >= fitted.threshold)),
-            (training.horizon_hours),
+            p.horizon_hours,
         )
-    card = model_card(plan, name, summary, train, fitted, rate, run_id, horizon)
+    card = model_card(spec, plan, name, summary, names, train, fitted, rate, run_id, horizon)
     mlflow.activate()
     return log_and_register(
         fitted=fitted,
@@ -281,7 +344,7 @@ def train_model(
         source=KafkaOffsetsSource(kafka.bootstrap_servers, summary["topic"], summary["offsets"]),
         params={
             **params,
-            "algorithm": plan.algorithm,
+            "algorithm": fitted.algorithm or plan.algorithm,
             "train_rows": fitted.train_rows,
             "seed": training.seed,
             "embargo_hours": summary["embargo_hours"],
@@ -289,7 +352,7 @@ def train_model(
         metrics=metrics,
         tags=lineage_tags(run_id, summary),
         importances=importances,
-        description=version_description(plan, card, summary),
+        description=version_description(plan, card, summary, fitted.algorithm),
         model_description=f"{plan.description} Trained by edaml's Dagster retrain job.",
     )
 
@@ -297,6 +360,7 @@ def train_model(
 def _fit_failure(
     train: pd.DataFrame, names: list[str], summary: dict[str, Any], training: TrainingSettings
 ) -> tuple[Fitted, dict[str, Any], dict[str, float], dict[str, float] | None]:
+    horizon_hours = TrainParams.from_dict(summary["params"]).horizon_hours
     from sklearn.inspection import permutation_importance
 
     calib_start = day_window(summary["train_days"][-training.calibration_days])[0]
@@ -326,7 +390,7 @@ def _fit_failure(
     params = {
         "max_iter": 200,
         "learning_rate": 0.1,
-        "horizon_hours": training.horizon_hours,
+        "horizon_hours": horizon_hours,
         "target_precision": training.target_precision,
         "shuffle_labels": training.shuffle_labels,
     }

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from orchestration.defs.dataset import SPEC
 from orchestration.defs.history.replay import day_window
 from orchestration.defs.training.labels import anomaly_labels, time_to_next_failure
 
@@ -31,9 +30,11 @@ class Split:
     embargoed_rows: int = 0
 
 
-def with_sensors(features: pd.DataFrame, readings: pd.DataFrame) -> pd.DataFrame:
+def with_sensors(
+    features: pd.DataFrame, readings: pd.DataFrame, sensor_names: tuple[str, ...] | list[str]
+) -> pd.DataFrame:
     """The feature rows joined with their readings' raw sensor values (`raw_<sensor>`)."""
-    sensors = [s for s in SPEC.sensor_names if s in readings]
+    sensors = [s for s in sensor_names if s in readings]
     out = features.copy() if features is readings else features
     if len(features) == len(readings) and np.array_equal(
         features["event_id"].to_numpy(), readings["event_id"].to_numpy()
@@ -52,9 +53,11 @@ def label(
     maintenance: pd.DataFrame,
     truth: pd.DataFrame | None,
     horizon_ms: int,
+    unlabelled: frozenset[str] | set[str] = frozenset(),
 ) -> pd.DataFrame:
-    """Add `ttf_ms`, `y_failure` (failure within the horizon) and `y_anomaly` (ground truth; when
-    no ground truth is given, the horizon before a failure stands in for it), in place."""
+    """Add `ttf_ms`, `y_failure` (failure within the horizon), `y_anomaly` (ground truth
+    intervals; when no ground truth is given, the horizon before a failure stands in for it) and
+    `y_known` (0 for rows of the `unlabelled` entities: no anomaly label is known), in place."""
     out = rows
     ttf = time_to_next_failure(out, maintenance)
     out["ttf_ms"] = ttf
@@ -63,6 +66,8 @@ def label(
         out["y_anomaly"] = anomaly_labels(out, truth)
     else:
         out["y_anomaly"] = out["y_failure"]
+    known = ~out["device_id"].astype(str).isin(list(unlabelled)).to_numpy()
+    out["y_known"] = known.astype(np.int8)
     return out
 
 
@@ -88,6 +93,52 @@ def split_by_days(
         holdout=rows[~before].reset_index(drop=True),
         train_days=train_days,
         holdout_days=hold_days,
+        embargo_ms=embargo_ms,
+        embargoed_rows=int(np.sum(before & ~train)),
+    )
+
+
+def split_by_time(
+    rows: pd.DataFrame,
+    days: list[str],
+    *,
+    holdout_days: int | None,
+    holdout: float,
+    embargo_ms: int = 0,
+    min_days_for_whole_days: int = 5,
+) -> Split:
+    """The hold-out: the latest `holdout_days` whole days when given; else the latest `holdout`
+    share of the rows by event time, cut at a day boundary when the window has at least
+    `min_days_for_whole_days` days (months of 5-minute data, the fleet's two weeks), else
+    anywhere in the day (a few hours of 1 Hz data, short experiment files). Training ends
+    `embargo_ms` before the cut, as in `split_by_days`."""
+    if holdout_days is not None:
+        return split_by_days(rows, days, holdout_days, embargo_ms=embargo_ms)
+    if embargo_ms < 0:
+        raise ValueError(f"embargo must not be negative, got {embargo_ms} ms")
+    ts = np.sort(rows["ts_ms"].to_numpy(np.int64))
+    if len(ts) < 10:
+        raise ValueError(f"need at least 10 rows to hold some out, got {len(ts)}")
+    cut = int(ts[min(len(ts) - 1, int(np.floor(len(ts) * (1.0 - holdout))))])
+    if len(days) >= min_days_for_whole_days:
+        starts = [day_window(d)[0] for d in days]
+        later = [s for s in starts if s >= cut and s > starts[0]]
+        cut = later[0] if later else max(s for s in starts if s <= cut)
+        if cut <= starts[0]:
+            cut = starts[-1]
+    all_ts = rows["ts_ms"].to_numpy(np.int64)
+    before = all_ts < cut
+    train = before & (all_ts < cut - embargo_ms)
+    if not train.any() or before.all():
+        raise ValueError(
+            f"holdout {holdout:g} of {len(ts)} rows leaves no training or no hold-out rows"
+        )
+    day_of = {d: day_window(d) for d in days}
+    return Split(
+        train=rows[train].reset_index(drop=True),
+        holdout=rows[~before].reset_index(drop=True),
+        train_days=[d for d, (s, _) in day_of.items() if s < cut - embargo_ms],
+        holdout_days=[d for d, (_, e) in day_of.items() if e > cut],
         embargo_ms=embargo_ms,
         embargoed_rows=int(np.sum(before & ~train)),
     )

@@ -91,15 +91,17 @@ class ModelAssets:
 
 
 def model_assets(
-    spec: "DatasetSpec | DatasetPlan",
+    spec: DatasetSpec,
     *,
     history: dg.AssetsDefinition | dg.SourceAsset | dg.AssetKey,
+    plan: DatasetPlan | None = None,
 ) -> ModelAssets:
     """The assets, gate checks, retrain job, daily schedule and drift sensor of one dataset.
 
-    `spec`: a `features.spec.DatasetSpec` (or a `DatasetPlan`); `history`: the dataset's
-    replayed event history (daily partitioned) that the feature table reads."""
-    plan = spec if isinstance(spec, DatasetPlan) else plan_from_spec(spec)
+    `spec`: the dataset (its sensors, feature set, labels, models and their settings reach every
+    asset body); `history`: its replayed event history (daily partitioned) that the feature
+    table reads; `plan`: what to build (default `plan_from_spec(spec)`; tests pass a subset)."""
+    plan = plan or plan_from_spec(spec)
     prefix, group = [plan.ident], plan.ident
     common: dict[str, Any] = {
         "key_prefix": prefix,
@@ -124,7 +126,7 @@ def model_assets(
         training: TrainingSettings,
     ) -> dg.Output[FeatureTable]:
         ft = build_feature_table(
-            storage, plan.dataset, run_days(context), run_end_day(context), config.apply(training)
+            spec, storage, run_days(context), run_end_day(context), config.apply(training)
         )
         return dg.Output(ft, metadata=feature_table_metadata(ft))
 
@@ -144,14 +146,14 @@ def model_assets(
         storage: HistoryStorage,
         training: TrainingSettings,
     ) -> dg.Output[TrainingSet]:
-        ts = build_training_set(features, storage, training)
+        ts = build_training_set(spec, features, storage, training)
         context.log.info("training set: %s", {k: v for k, v in ts.summary.items() if "rows" in k})
         return dg.Output(ts, metadata=training_set_metadata(ts))
 
     assets: list[dg.AssetsDefinition] = [feature_table, training_set]
     checks: list[dg.AssetChecksDefinition] = []
     for m in plan.models:
-        made = _model_branch(m, training_set.key, common)
+        made = _model_branch(spec, m, training_set.key, common)
         assets += made[:3]
         checks.append(made[3])
     job = retrain_job_for(plan, [history_key, *(a.key for a in assets)])
@@ -166,7 +168,7 @@ def model_assets(
 
 
 def _model_branch(
-    m: ModelPlan, training_set_key: dg.AssetKey, common: dict[str, Any]
+    spec: DatasetSpec, m: ModelPlan, training_set_key: dg.AssetKey, common: dict[str, Any]
 ) -> tuple[Any, Any, Any, Any]:
     """model -> evaluation (+ blocking gate check) -> champion, for one declared model."""
     kinds = {"sklearn", "mlflow"}
@@ -185,7 +187,7 @@ def _model_branch(
         mlflow: MlflowResource,
         training: TrainingSettings,
     ) -> dg.Output[Registered]:
-        reg = train_model(m, training_set, context.run.run_id, kafka, mlflow, training)
+        reg = train_model(spec, m, training_set, context.run.run_id, kafka, mlflow, training)
         return dg.Output(reg, metadata=registered_metadata(reg, mlflow.tracking_uri))
 
     @dg.asset(

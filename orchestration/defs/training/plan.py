@@ -35,7 +35,8 @@ class ModelPlan:
     #: The spec's model kind (isolation_forest, pca, robust_z, auto, gradient_boosting, ...).
     algorithm: str
     description: str
-    #: The spec's gate: primary metric (`auto`: pr_auc), declared margin and extra floors.
+    #: The spec's gate: primary metric (`auto` resolved by `plan_from_spec`), declared margin
+    #: and extra floors.
     gate_metric: str = "auto"
     gate_margin: float = 0.0
     gate_floors: tuple[tuple[str, float], ...] = ()
@@ -100,10 +101,10 @@ def plan_from_spec(spec: DatasetSpec) -> DatasetPlan:
     spec names one (it does only when the dataset has failure labels)."""
     g = spec.models.gate
     gate = {
-        "gate_metric": g.metric,
         "gate_margin": g.margin,
         "gate_floors": tuple(sorted(g.floors.items())),
     }
+    labelled = any(ls.meaning == "anomaly" and ls.kind != "events" for ls in spec.labels)
     models = [
         ModelPlan(
             "anomaly",
@@ -111,6 +112,10 @@ def plan_from_spec(spec: DatasetSpec) -> DatasetPlan:
             spec.anomaly_model_name,
             str(spec.models.anomaly.kind),
             ANOMALY_DESCRIPTION,
+            # auto: per-event F1 where the spec labels anomalies (a column, NAB windows); the
+            # fleet's anomaly model (labels from a ground-truth file or the failure horizon)
+            # keeps PR-AUC.
+            gate_metric=("f1" if labelled else "pr_auc") if g.metric == "auto" else g.metric,
             **gate,  # type: ignore[arg-type]
         )
     ]
@@ -123,6 +128,7 @@ def plan_from_spec(spec: DatasetSpec) -> DatasetPlan:
                 failure,
                 "gradient_boosting",
                 FAILURE_DESCRIPTION,
+                gate_metric="pr_auc" if g.metric == "auto" else g.metric,
                 **gate,  # type: ignore[arg-type]
             )
         )

@@ -31,7 +31,7 @@ def main(cfg: dict[str, object]) -> None:
     )
     storage = HistoryStorage(root=str(cfg["root"]))
     history = history_assets(spec, kafka=kafka, storage=storage)
-    bundle = model_assets(plan, history=history.event_history)
+    bundle = model_assets(spec, plan=plan, history=history.event_history)
     defs = dg.Definitions(
         assets=[history.event_history, *bundle.assets],
         asset_checks=[history.checks, *bundle.checks],

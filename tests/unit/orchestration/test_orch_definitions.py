@@ -15,6 +15,7 @@ from orchestration.defs.resources import default_resources
 from orchestration.defs.sensors import champion_key
 from orchestration.defs.settings import RetrainConfig, TrainingSettings
 from orchestration.defs.training.factory import model_assets
+from orchestration.defs.training.params import resolve
 from orchestration.defs.training.plan import DatasetPlan, plan_from_spec
 
 HISTORY, FLEET = dataset_bundle(load_spec("iot-fleet"), default_resources())
@@ -70,7 +71,7 @@ def test_history_is_grouped_with_the_dataset_and_partitioned_from_its_data() -> 
 
 def test_a_dataset_without_failure_labels_trains_the_anomaly_model_alone() -> None:
     plan = DatasetPlan("nab", "", plan_from_spec(load_spec("iot-fleet")).models[:1])
-    bundle = model_assets(plan, history=dg.AssetKey("nab_history"))
+    bundle = model_assets(load_spec("iot-fleet"), plan=plan, history=dg.AssetKey("nab_history"))
     names = {a.key.to_user_string() for a in bundle.assets}
     assert names == {f"nab/{n}" for n in ("feature_table", "training_set")} | {
         f"nab/anomaly_{a}" for a in ("model", "evaluation", "champion")
@@ -135,18 +136,31 @@ def test_drift_figures_name_the_drifted_features_and_the_latest_report_wins() ->
     )
 
 
-def test_the_training_settings_embargo_is_at_least_the_labels_horizon() -> None:
-    assert TrainingSettings(horizon_hours=6, embargo_hours=0).embargo_ms == 6 * 3_600_000
-    assert TrainingSettings(horizon_hours=6, embargo_hours=8).embargo_ms == 8 * 3_600_000
+def test_the_embargo_is_at_least_the_labels_horizon_where_failures_are_labels() -> None:
+    fleet = load_spec("iot-fleet")
+    assert resolve(fleet, TrainingSettings(horizon_hours=6)).embargo_ms == 6 * 3_600_000
+    assert resolve(fleet, TrainingSettings(horizon_hours=6, embargo_hours=8)).embargo_ms == (
+        8 * 3_600_000
+    )
+    # No failure labels: no horizon to wait for (a few hours of 1 Hz data keep their rows).
+    rig = fleet.model_copy(update={"labels": ()})
+    assert resolve(rig, TrainingSettings(horizon_hours=6)).embargo_ms == 0
 
 
-def test_run_config_overrides_only_what_it_sets() -> None:
+def test_run_config_overrides_the_settings_which_override_the_spec() -> None:
+    fleet = load_spec("iot-fleet")
+    spec = resolve(fleet, TrainingSettings())
+    assert (spec.window_days, spec.holdout_days, spec.holdout) == (14, None, 0.2)
+    assert (spec.alert_rate, spec.anomaly_kind, spec.horizon_hours) == (0.02, "isolation_forest", 6)
     base = TrainingSettings(window_days=14, holdout_days=2, horizon_hours=6, model_prefix="p-")
     assert RetrainConfig().apply(base) is base
-    run = RetrainConfig(window_days=7, embargo_hours=12).apply(base)
+    run = RetrainConfig(window_days=7, embargo_hours=12, alert_rate=0.05).apply(base)
     assert (run.window_days, run.holdout_days, run.model_prefix) == (7, 2, "p-")
-    assert run.embargo_ms == 12 * 3_600_000
-    assert RetrainConfig(embargo_hours=1).apply(base).embargo_ms == 6 * 3_600_000
+    p = resolve(fleet, run)
+    assert (p.embargo_ms, p.alert_rate, p.window_days) == (12 * 3_600_000, 0.05, 7)
+    assert resolve(fleet, RetrainConfig(embargo_hours=1).apply(base)).embargo_ms == 6 * 3_600_000
+    with pytest.raises(ValueError, match="anomaly kind 'forest'"):
+        resolve(fleet, TrainingSettings(anomaly_kind="forest"))
 
 
 def test_a_champion_materialized_alone_promotes_nothing_and_says_why() -> None:

@@ -3,7 +3,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import precision_score
 
-from orchestration.defs.training.models import threshold_for_alert_rate, threshold_for_precision
+from features.ml.thresholds import threshold_for_alert_rate
+from orchestration.defs.training.models import threshold_for_precision
 
 
 def test_alert_rate_threshold_flags_that_fraction() -> None:
