@@ -59,7 +59,7 @@ from features.ml.windows import (  # noqa: E402
     window_scores_by_entity,
     windows_from_labels,
 )
-from tests.generators.rig import CHANNELS, LABELS, write_rig  # noqa: E402
+from tests.generators.rig import CHANNELS, FLOW, LABELS, write_rig  # noqa: E402
 
 NAB = Path("/work/shared/data/nab")
 ALERT_RATE = 0.01
@@ -250,8 +250,8 @@ def run_rig(workdir: Path) -> Outcome:
         model.anomaly_score(X.to_numpy()[rows], ent[rows]),
         model.threshold_,
         windows=windows_from_labels(ts[rows], y[rows]),
-        values=df["VolumeFlowRateRMS"].to_numpy()[rows],
-        title=f"Rig {key}: {kind} score, labelled episode shaded (top: VolumeFlowRateRMS)",
+        values=df[FLOW].to_numpy()[rows],
+        title=f"Rig {key}: {kind} score, labelled episode shaded (top: {FLOW})",
     )
     out.figures["rig_metrics.png"] = metric_bars(
         {

@@ -106,6 +106,35 @@ def partition_range(
     return first.isoformat(), last.isoformat()
 
 
+def run_overrides(
+    *,
+    holdout: float | None,
+    holdout_days: int | None,
+    alert_rate: float | None,
+    model_kind: str | None,
+) -> dict[str, object]:
+    """The run's `RetrainConfig` from the options given (a bad value: a one-line error)."""
+    from features.ml.detectors import ANOMALY_KINDS
+
+    if holdout is not None and not 0.0 < holdout < 1.0:
+        raise typer.BadParameter(f"--holdout {holdout}: a share in (0, 1), e.g. 0.2")
+    if holdout_days is not None and holdout_days < 1:
+        raise typer.BadParameter(f"--holdout-days {holdout_days}: at least 1")
+    if alert_rate is not None and not 0.0 < alert_rate < 0.5:
+        raise typer.BadParameter(f"--alert-rate {alert_rate}: a share in (0, 0.5), e.g. 0.01")
+    if model_kind is not None and model_kind not in ("auto", *ANOMALY_KINDS):
+        raise typer.BadParameter(
+            f"--model-kind {model_kind!r}: use auto or one of {', '.join(ANOMALY_KINDS)}"
+        )
+    given = {
+        "holdout": holdout,
+        "holdout_days": holdout_days,
+        "alert_rate": alert_rate,
+        "anomaly_kind": model_kind,
+    }
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def topic_span(settings: Settings, topic: str) -> tuple[str, str] | None:
     import uuid
 
@@ -187,11 +216,30 @@ def train(
     end: Annotated[
         str | None, typer.Option(help="Last day (YYYY-MM-DD); default: the last day with data.")
     ] = None,
+    holdout: Annotated[
+        float | None,
+        typer.Option(help="Share of the window held out for the gate (spec: models.holdout)."),
+    ] = None,
+    holdout_days: Annotated[
+        int | None, typer.Option(help="Hold out the latest N whole days instead of a share.")
+    ] = None,
+    alert_rate: Annotated[
+        float | None,
+        typer.Option(help="Anomaly threshold's alert rate (spec: models.target_alert_rate)."),
+    ] = None,
+    model_kind: Annotated[
+        str | None,
+        typer.Option(
+            help="Anomaly model kind: auto, isolation_forest, pca, robust_z "
+            "(spec: models.anomaly.kind)."
+        ),
+    ] = None,
     wait: Annotated[bool, typer.Option(help="Follow the run until it ends.")] = True,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the run.")] = 3600.0,
 ) -> None:
     """Replay the days from Kafka, check them, train, gate and promote: a run of the dataset's
-    retrain job, queued on the Dagster instance like the schedule's and the sensor's."""
+    retrain job, queued on the Dagster instance like the schedule's and the sensor's. Options
+    left out keep the dataset spec's values."""
     from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 
     from features.spec import SpecError, load_spec
@@ -202,10 +250,14 @@ def train(
         spec = load_spec(dataset)
     except SpecError as exc:
         raise fail(str(exc), 2) from None
+    overrides = run_overrides(
+        holdout=holdout, holdout_days=holdout_days, alert_rate=alert_rate, model_kind=model_kind
+    )
     topic = spec.topics(settings.topic_prefix, settings.partitions).sensor_readings
     span = None if (days is not None and end is not None) else topic_span(settings, topic)
     first, last = partition_range(days, end, span, datetime.now(UTC).date())
-    job = plan_from_spec(spec).job_name
+    plan = plan_from_spec(spec)
+    job = plan.job_name
     url = f"http://{settings.host}:{settings.dagster_port}"
     # Reloading the code location reads the topics and imports the models: minutes on a busy
     # machine.
@@ -221,6 +273,11 @@ def train(
             repository_location_name=LOCATION,
             repository_name=REPOSITORY,
             tags={RANGE_START: first, RANGE_END: last, "edaml/trigger": "cli"},
+            run_config=(
+                {"ops": {f"{plan.ident}__feature_table": {"config": overrides}}}
+                if overrides
+                else None
+            ),
         )
     except DagsterGraphQLClientError as exc:
         raise fail(

@@ -1,9 +1,10 @@
 """A simulated 1 Hz test rig, shaped like SKAB (Skoltech Anomaly Benchmark): a test dataset, not a
 product feature.
 
-A water-pump rig with 8 channels (none of the fleet's names or units), one `;`-delimited CSV per
-experiment with a `datetime` column, `anomaly` and `changepoint` 0/1 columns, and a separate
-anomaly-free reference run without label columns:
+A water-pump rig with 8 channels (none of the fleet's names or units; one name with spaces, as
+SKAB's `Volume Flow RateRMS`), one `;`-delimited CSV per experiment with a `datetime` column
+(`2020-03-01 09:00:00`), `anomaly` and `changepoint` 0/1 columns, and a separate anomaly-free
+reference run without label columns (SKAB's experiments last about 20 minutes: `--hours 0.33`):
 
     <out>/valve1/0.csv ... <out>/valve2/0.csv ... <out>/anomaly-free/anomaly-free.csv
 
@@ -34,11 +35,13 @@ CHANNELS: dict[str, tuple[str, float, float, float, float]] = {
     "Accelerometer2RMS": ("g", 0.26, 0.005, 0.012, -0.005),
     "Thermocouple": ("degC", 27.0, 0.08, 0.60, 0.0),
     "Voltage": ("V", 231.0, 0.6, -1.2, 0.0),
-    "VolumeFlowRateRMS": ("l/min", 125.0, 0.9, 6.0, 5.0),
+    # SKAB's flow column has spaces in its name; `edaml dataset init` must cope.
+    "Volume Flow RateRMS": ("l/min", 125.0, 0.9, 6.0, 5.0),
     "DischargeHead": ("m", 18.0, 0.12, 0.8, -0.9),
     "MotorLoad": ("A", 2.2, 0.03, 0.20, 0.05),
     "AcousticLevel": ("dB", 71.0, 0.35, 1.5, -0.8),
 }
+FLOW = "Volume Flow RateRMS"
 LABELS = ("anomaly", "changepoint")
 EPISODE_TYPES = ("valve", "cavitation", "thermocouple_drift")
 
@@ -112,14 +115,14 @@ def _inject(
     rows = slice(first, last + 1)
     if kind == "valve":
         # A partly closed valve: less flow, more head and vibration (about 3-5 noise sds).
-        X[rows, col["VolumeFlowRateRMS"]] -= 5.0 * sd["VolumeFlowRateRMS"] * ramp
+        X[rows, col[FLOW]] -= 5.0 * sd[FLOW] * ramp
         X[rows, col["DischargeHead"]] += 4.0 * sd["DischargeHead"] * ramp
         X[rows, col["Accelerometer1RMS"]] += 3.0 * sd["Accelerometer1RMS"] * ramp
         X[rows, col["Accelerometer2RMS"]] += 3.0 * sd["Accelerometer2RMS"] * ramp
     elif kind == "cavitation":
         for name in ("Accelerometer1RMS", "Accelerometer2RMS", "AcousticLevel"):
             X[rows, col[name]] += ramp * rng.normal(2.5 * sd[name], 2.5 * sd[name], n)
-        X[rows, col["VolumeFlowRateRMS"]] -= 2.0 * sd["VolumeFlowRateRMS"] * ramp
+        X[rows, col[FLOW]] -= 2.0 * sd[FLOW] * ramp
     elif kind == "thermocouple_drift":
         X[rows, col["Thermocouple"]] += np.linspace(0.0, 8.0 * sd["Thermocouple"], n)
         X[rows, col["MotorLoad"]] += 3.0 * sd["MotorLoad"] * ramp

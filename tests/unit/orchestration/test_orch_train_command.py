@@ -52,3 +52,31 @@ def test_train_registers_as_a_command() -> None:
 
     result = CliRunner().invoke(app, ["train", "--help"])
     assert result.exit_code == 0 and "--days" in result.output
+
+
+def test_train_options_override_only_what_they_set_and_refuse_bad_values() -> None:
+    from edaml.commands.train import run_overrides
+
+    none = run_overrides(holdout=None, holdout_days=None, alert_rate=None, model_kind=None)
+    assert none == {}
+    some = run_overrides(holdout=0.3, holdout_days=None, alert_rate=0.05, model_kind="pca")
+    assert some == {"holdout": 0.3, "alert_rate": 0.05, "anomaly_kind": "pca"}
+    # What the run config feeds: the feature table's RetrainConfig takes every key.
+    from orchestration.defs.settings import RetrainConfig
+
+    assert RetrainConfig(**some).holdout == 0.3  # type: ignore[arg-type]
+    for bad, match in (
+        ({"holdout": 1.5}, "--holdout 1.5"),
+        ({"holdout_days": 0}, "--holdout-days 0"),
+        ({"alert_rate": 0.7}, "--alert-rate 0.7"),
+        ({"model_kind": "forest"}, "--model-kind 'forest'"),
+    ):
+        args: dict[str, object] = {
+            "holdout": None,
+            "holdout_days": None,
+            "alert_rate": None,
+            "model_kind": None,
+            **bad,
+        }
+        with pytest.raises(typer.BadParameter, match=match):
+            run_overrides(**args)  # type: ignore[arg-type]
