@@ -300,3 +300,97 @@ def make_detector(kind: str, **params: Any) -> AnomalyDetector:
     if cls is None:
         raise ValueError(f"unknown anomaly model kind {kind!r}; use one of {list(_KINDS)}")
     return cls(**params)
+
+
+class PerEntityDetector(OutlierMixin, BaseEstimator):
+    """One detector of `kind` per entity (the spec's `models.anomaly.per_entity: true`), and one
+    over every row for entities it has too few rows of (or never saw).
+
+    Each entity's scores are divided by its own detector's threshold, so `threshold_` is 1.0
+    for every entity: one card threshold serves them all. Scores need each row's entity key
+    (`needs_entities`); a row without one is judged by the global detector."""
+
+    def __init__(
+        self,
+        *,
+        kind: str = "robust_z",
+        min_rows: int = 100,
+        alert_rate: float = DEFAULT_ALERT_RATE,
+        normalise: Normalise = "none",
+        seed: int = 0,
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        self.kind = kind
+        self.min_rows = min_rows
+        self.alert_rate = alert_rate
+        self.normalise = normalise
+        self.seed = seed
+        self.params = params
+
+    def _make(self) -> AnomalyDetector:
+        # Within one entity, "entity" normalisation is global normalisation.
+        mode: Normalise = "global" if self.normalise == "entity" else self.normalise
+        return make_detector(
+            self.kind,
+            alert_rate=self.alert_rate,
+            normalise=mode,
+            seed=self.seed,
+            **(self.params or {}),
+        )
+
+    def fit(
+        self,
+        X: Any,
+        y: Any = None,
+        *,
+        entities: np.ndarray | None = None,
+        sample_weight: np.ndarray | None = None,
+    ) -> Self:
+        A = as_matrix(X)
+        self.global_ = self._make().fit(A, sample_weight=sample_weight)
+        self.models_: dict[str, AnomalyDetector] = {}
+        if entities is not None:
+            self.add_entities(A, entities, sample_weight=sample_weight)
+        self.threshold_ = 1.0
+        self.n_features_in_ = A.shape[1]
+        return self
+
+    @property
+    def needs_entities(self) -> bool:
+        return True
+
+    def add_entities(
+        self, X: Any, entities: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> Self:
+        """Fit the detectors of entities first seen in `X` that have at least `min_rows` rows."""
+        A = as_matrix(X)
+        keys = np.asarray(entities).astype(str)
+        for key in np.unique(keys):
+            rows = keys == key
+            if key in self.models_ or int(rows.sum()) < self.min_rows:
+                continue
+            w = None if sample_weight is None else np.asarray(sample_weight)[rows]
+            self.models_[str(key)] = self._make().fit(A[rows], sample_weight=w)
+        return self
+
+    def anomaly_score(self, X: Any, entities: np.ndarray | None = None) -> np.ndarray:
+        A = as_matrix(X)
+        out = self.global_.anomaly_score(A) / max(self.global_.threshold_, _TINY)
+        if entities is None:
+            return out
+        keys = np.asarray(entities).astype(str)
+        for key in np.unique(keys):
+            model = self.models_.get(str(key))
+            if model is not None:
+                rows = keys == key
+                out[rows] = model.anomaly_score(A[rows]) / max(model.threshold_, _TINY)
+        return out
+
+    def score_samples(self, X: Any, entities: np.ndarray | None = None) -> np.ndarray:
+        return -self.anomaly_score(X, entities)
+
+    def decision_function(self, X: Any, entities: np.ndarray | None = None) -> np.ndarray:
+        return self.threshold_ - self.anomaly_score(X, entities)
+
+    def predict(self, X: Any, entities: np.ndarray | None = None) -> np.ndarray:
+        return np.where(self.anomaly_score(X, entities) >= self.threshold_, -1, 1)

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from features.ml.detectors import AnomalyDetector
+from features.ml.detectors import AnomalyDetector, PerEntityDetector
 from features.ml.forest import score_samples
 
 ScoreKind = Literal["anomaly", "failure-risk"]
@@ -20,7 +20,7 @@ def scores(model: Any, X: Any, kind: ScoreKind, entities: np.ndarray | None = No
     pipeline, the negated `score_samples`). failure-risk: P(failure), `predict_proba[:, 1]`.
     """
     if kind == "anomaly":
-        if isinstance(model, AnomalyDetector):
+        if isinstance(model, AnomalyDetector | PerEntityDetector):
             return model.anomaly_score(X, entities)
         return -score_samples(model, X)  # compiled for an IsolationForest (features.ml.forest)
     if kind == "failure-risk":

@@ -16,6 +16,7 @@ TRUSTED_TYPES: Final[tuple[str, ...]] = (
     "features.ml.baseline.EntityBaseline",
     "features.ml.detectors.IsolationForestDetector",
     "features.ml.detectors.PCADetector",
+    "features.ml.detectors.PerEntityDetector",
     "features.ml.detectors.RobustZDetector",
     # scikit-learn internals of IsolationForest and HistGradientBoostingClassifier pipelines
     "numpy.dtype",

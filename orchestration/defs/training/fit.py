@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from features.ml.detectors import AnomalyDetector
+from features.ml.detectors import AnomalyDetector, PerEntityDetector
 from features.ml.leakage import check_no_label_leak
 from features.ml.selection import fit_detector, train_anomaly
 from orchestration.defs.training.models import (
@@ -119,15 +119,25 @@ def fit_anomaly(
         validation = {c.kind: c.validation.as_dict() for c in choice.candidates}
     else:
         check_no_label_leak(names, label_columns)
-    model: AnomalyDetector = fit_detector(
-        kind,
-        X,
-        entities=ent,
-        labels=y,
-        sample_weight=w,
-        **common,
-        **KIND_PARAMS.get(kind, {}),
-    )
+    model: AnomalyDetector | PerEntityDetector
+    if params.per_entity:
+        # One detector per entity (each at the alert rate of its own normal rows).
+        ent = train["device_id"].astype(str).to_numpy()
+        normal = y == 0
+        model = PerEntityDetector(kind=kind, params=KIND_PARAMS.get(kind), **common).fit(
+            X[normal], entities=ent[normal], sample_weight=None if w is None else w[normal]
+        )
+        reason += "; one model per entity"
+    else:
+        model = fit_detector(
+            kind,
+            X,
+            entities=ent,
+            labels=y,
+            sample_weight=w,
+            **common,
+            **KIND_PARAMS.get(kind, {}),
+        )
     scores = model.anomaly_score(X, ent)
     return Fitted(
         model=model,

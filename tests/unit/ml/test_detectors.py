@@ -150,3 +150,28 @@ def test_bad_input_is_refused() -> None:
     model = make_detector("pca").fit(_correlated(100))
     with pytest.raises(ValueError, match="expected 4 columns"):
         model.anomaly_score(np.zeros((3, 2)))
+
+
+def test_one_model_per_entity_judges_each_entity_on_its_own_scale() -> None:
+    from features.ml.detectors import PerEntityDetector
+
+    rng = np.random.default_rng(5)
+    # Two entities whose normal levels differ by far more than an anomaly moves either.
+    a = rng.normal(0.0, 1.0, size=(2000, 3))
+    b = rng.normal(100.0, 10.0, size=(2000, 3))
+    X = np.vstack([a, b])
+    ent = np.array(["a"] * 2000 + ["b"] * 2000)
+    model = PerEntityDetector(kind="robust_z", alert_rate=0.01).fit(X, entities=ent)
+    assert model.needs_entities and model.threshold_ == 1.0
+    assert set(model.models_) == {"a", "b"}
+    # Each entity flags about its alert rate of its own normal rows ...
+    for key in ("a", "b"):
+        rows = ent == key
+        rate = float(np.mean(model.predict(X[rows], ent[rows]) == -1))
+        assert 0.003 <= rate <= 0.03, (key, rate)
+    # ... and a jump of 8 sds is an anomaly of `a` but ordinary for `b`.
+    jump = np.full((1, 3), 8.0)
+    assert model.predict(jump, np.array(["a"]))[0] == -1
+    assert model.predict(jump + 92.0, np.array(["b"]))[0] == 1
+    # An entity never seen (and a row without a key) is judged by the global detector.
+    assert np.isfinite(model.anomaly_score(jump, np.array(["new"]))).all()

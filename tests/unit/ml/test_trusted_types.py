@@ -13,7 +13,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 
 from features.ml import TRUSTED_TYPES
-from features.ml.detectors import ANOMALY_KINDS, make_detector
+from features.ml.detectors import ANOMALY_KINDS, PerEntityDetector, make_detector
 from features.ml.scoring import scores
 
 RNG = np.random.default_rng(0)
@@ -29,6 +29,11 @@ def _models() -> dict[str, tuple[Any, str]]:
                 make_detector(kind, normalise=norm).fit(X, entities=ENT),
                 "anomaly",
             )
+    for kind in ANOMALY_KINDS:
+        out[f"{kind}-per-entity"] = (
+            PerEntityDetector(kind=kind, min_rows=50).fit(X, entities=ENT),
+            "anomaly",
+        )
     out["iforest-pipeline"] = (
         make_pipeline(SimpleImputer(strategy="median"), IsolationForest(n_estimators=5)).fit(X),
         "anomaly",
