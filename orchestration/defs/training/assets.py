@@ -29,7 +29,7 @@ from orchestration.defs.training.fit import Fitted, fit_anomaly, fit_failure, ra
 from orchestration.defs.training.params import TrainParams, resolve
 from orchestration.defs.training.plan import ModelPlan
 from orchestration.defs.training.tracking import Registered, log_and_register
-from orchestration.defs.training.truth import spec_truth
+from orchestration.defs.training.truth import Truth, spec_truth
 from orchestration.defs.training.window import window_days
 
 HOUR_MS = 3600 * 1000
@@ -62,6 +62,34 @@ def column_schema(df: pd.DataFrame) -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(str(c), str(t)) for c, t in df.dtypes.items()])
 
 
+def featurize(spec: DatasetSpec, readings: pd.DataFrame) -> pd.DataFrame:
+    """Per-reading features of the spec's feature set (the batch path) with `raw_<sensor>`
+    columns; `readings`: event_id, device_id, ts_ms, the sensors and seq (arrival order)."""
+    from features.batch import compute_features
+
+    columns = ["event_id", "device_id", "ts_ms", *spec.sensor_names, "seq"]
+    feats = compute_features(readings[columns], spec.feature_set)
+    return build.with_sensors(feats, readings, spec.sensor_names)
+
+
+def labelled_split(
+    table: pd.DataFrame,
+    days: list[str],
+    maintenance: pd.DataFrame,
+    truth: Truth,
+    params: TrainParams,
+) -> build.Split:
+    """The feature rows labelled from `truth` and the failures, split by time for `params`."""
+    labelled = build.label(table, maintenance, truth.intervals, params.horizon_ms, truth.unlabelled)
+    return build.split_by_time(
+        labelled,
+        days,
+        holdout_days=params.holdout_days,
+        holdout=params.holdout,
+        embargo_ms=params.embargo_ms,
+    )
+
+
 def build_feature_table(
     spec: DatasetSpec,
     storage: HistoryStorage,
@@ -74,8 +102,6 @@ def build_feature_table(
     that failed or missed their checks are skipped, each with its reason in the lineage
     (`days_skipped`). The run's parameters (`params.resolve`: the spec's, overridden by the
     settings) are recorded for the later assets."""
-    from features.batch import compute_features
-
     dataset, feature_set = spec.name, spec.feature_set
     names = list(feature_set.names)
     try:
@@ -102,10 +128,7 @@ def build_feature_table(
             f"{window[-1:]}; skipped: {skipped}); need at least {need}: replay more days "
             f"(edaml train --dataset {dataset} --days N)"
         )
-    readings = read_days([history.readings_file(d) for d in days])
-    columns = ["event_id", "device_id", "ts_ms", *spec.sensor_names, "seq"]
-    feats = compute_features(readings[columns], feature_set)
-    table = build.with_sensors(feats, readings, spec.sensor_names)
+    table = featurize(spec, read_days([history.readings_file(d) for d in days]))
     stats = {d: history.stats(d) or {} for d in days}
     desc = {
         "dataset": dataset,
@@ -155,17 +178,8 @@ def build_training_set(
     history = stored_history(storage, desc["dataset"])
     maintenance = read_days([history.maintenance_file(d) for d in desc["days"]])
     truth = spec_truth(spec, storage.ground_truth())
-    labelled = build.label(
-        ft.table, maintenance, truth.intervals, params.horizon_ms, truth.unlabelled
-    )
     try:
-        split = build.split_by_time(
-            labelled,
-            desc["days"],
-            holdout_days=params.holdout_days,
-            holdout=params.holdout,
-            embargo_ms=params.embargo_ms,
-        )
+        split = labelled_split(ft.table, desc["days"], maintenance, truth, params)
     except ValueError as exc:
         raise dg.Failure(f"{desc['dataset']}: {exc}") from None
     # Models train on a sample (every positive, weighted negatives); the hold-out stays whole.
@@ -307,7 +321,7 @@ def train_model(
             )
         except ValueError as exc:
             raise dg.Failure(f"{name}: {exc}") from None
-        if p.normalise == "entity":
+        if p.normalise == "entity" or p.per_entity:
             # Entities first seen in the hold-out (a file-named dataset's latest files) get
             # their own baseline from their rows, as `auto` validates them; an entity the model
             # never saw is judged against the global baseline when served.
