@@ -9,7 +9,7 @@ import pytest
 from features.contract import Maintenance, SensorReading, encode, encode_reading
 from orchestration.defs.history.columns import MaintenanceColumns, ReadingColumns
 from orchestration.defs.history.replay import day_window
-from orchestration.defs.training.build import sample_rows, split_by_days
+from orchestration.defs.training.build import sample_rows, split_by_days, split_by_time
 from orchestration.defs.training.window import window_days
 
 
@@ -23,6 +23,34 @@ def test_split_holds_out_the_latest_days_by_event_time() -> None:
     assert len(split.train) == 4 and len(split.holdout) == 2
     with pytest.raises(ValueError):
         split_by_days(rows, days[:1], holdout_days=1)
+
+
+def test_a_short_dataset_holds_out_the_latest_share_of_its_rows() -> None:
+    # A few hours of 1 Hz data on one day: no whole day to hold out.
+    start = day_window("2020-03-01")[0] + 9 * 3_600_000
+    rows = pd.DataFrame({"ts_ms": start + 1000 * np.arange(10_000)})
+    split = split_by_time(rows, ["2020-03-01"], holdout_days=None, holdout=0.2)
+    assert len(split.holdout) == 2000 and len(split.train) == 8000
+    assert split.train["ts_ms"].max() < split.holdout["ts_ms"].min()
+    assert split.train_days == split.holdout_days == ["2020-03-01"]
+    # The embargo (failure labels horizon) leaves a gap before the hold-out.
+    gap = split_by_time(rows, ["2020-03-01"], holdout_days=None, holdout=0.2, embargo_ms=60_000)
+    assert len(gap.holdout) == 2000 and len(gap.train) == 8000 - 60
+    assert gap.embargoed_rows == 60
+    with pytest.raises(ValueError, match="no training"):
+        split_by_time(rows, ["2020-03-01"], holdout_days=None, holdout=0.2, embargo_ms=10**9)
+
+
+def test_two_weeks_hold_out_whole_days_and_explicit_days_win() -> None:
+    days = [f"2026-01-{d:02d}" for d in range(1, 15)]
+    ts = np.concatenate([day_window(d)[0] + 60_000 * np.arange(1440) for d in days])
+    rows = pd.DataFrame({"ts_ms": ts})
+    split = split_by_time(rows, days, holdout_days=None, holdout=0.2)
+    # 20 % of 14 days, cut at the next day boundary: the latest 2 whole days (the fleet's).
+    assert split.holdout_days == days[-2:] and split.train_days == days[:-2]
+    assert len(split.holdout) == 2 * 1440
+    three = split_by_time(rows, days, holdout_days=3, holdout=0.2)
+    assert three.holdout_days == days[-3:]
 
 
 def test_sample_keeps_every_positive_and_reweights_negatives() -> None:
