@@ -12,7 +12,10 @@ frame, `propose_spec` returns the spec document and the notes a person should re
 - the models: the anomaly model `auto` (training picks the best kind), its inputs normalised
   per entity against the entity's own history when there are several entities (one model then
   serves entities of any scale);
-- the event-time policy: no past horizon (historical data must replay and serve).
+- the event-time policy: no past horizon (historical data must replay and serve);
+- features: the cadence's default windows (about 5, 60 and 1440 readings), except for short
+  recordings (experiment files of minutes or hours, SKAB-like): each channel's value and its
+  mean and std over about 10 and 60 readings.
 """
 
 from __future__ import annotations
@@ -98,6 +101,27 @@ def proposed_range(lo: float, hi: float) -> tuple[float, float]:
     if lo >= 0 > low:
         low = 0.0
     return float(_round_out(low, up=False)), float(_round_out(high, up=True))
+
+
+#: Recordings shorter than this (the median per entity: experiment files of minutes or hours)
+#: get short windows of about 10 and 60 readings instead of the cadence's default windows.
+SHORT_RECORDING_MS: Final = 24 * 3_600_000
+
+
+def short_recording_features(cadence: str) -> dict[str, Any]:
+    """Features of a short recording: the value, and mean and std over about 10 and 60
+    readings (a 1 Hz rig: 10 s and 1 min)."""
+    from features.spec import _nice, format_duration, parse_duration
+
+    c = parse_duration(cadence)
+    short, mid = (format_duration(_nice(k * c)) for k in (10, 60))
+    return {
+        "windows": [
+            {"length": short, "aggs": ["mean", "std"]},
+            {"length": mid, "aggs": ["mean", "std"]},
+        ],
+        "sensor_aggs": ["last"],
+    }
 
 
 def _nice_cadence(ms: float) -> str:
@@ -208,6 +232,24 @@ def propose_spec(name: str, files: Sequence[FileSample]) -> Proposal:
         inferred.append(
             "several entities: inputs normalised per entity against its own history "
             f"(typical levels differ up to {widest:.3g}x between entities)"
+        )
+    spans = [
+        float(np.ptp(g["ts_ms"].to_numpy(np.int64)))
+        for f in files
+        for _, g in (
+            f.frame.groupby(f.entity_column, sort=False)
+            if f.entity_column is not None
+            else [("", f.frame)]
+        )
+        if len(g)
+    ]
+    if spans and float(np.median(spans)) < SHORT_RECORDING_MS:
+        spec["features"] = short_recording_features(cadence)
+        inferred.append(
+            "short recordings (median "
+            f"{np.median(spans) / 60_000:.0f} min): features are each channel's value and its "
+            f"mean and std over {spec['features']['windows'][0]['length']} and "
+            f"{spec['features']['windows'][1]['length']}, not hours-long windows"
         )
     spec["files"] = [f.path for f in files]
     review.append("units are blank: fill them in (they appear in alert reasons)")

@@ -57,7 +57,11 @@ def test_init_proposes_a_spec_from_files_and_says_what_to_review(tmp_path: Path)
     assert spec.event_time.past_horizon_ms is None  # 2014 data must serve
     lo, hi = spec.ranges["thermocouple_1"]
     assert lo < 75 and hi > 85
-    assert [w.name for w in spec.feature_set.windows] == ["5s", "1m", "30m"]
+    # Ten-minute recordings: short windows (the value, mean and std over 10 s and 1 min).
+    assert [w.name for w in spec.feature_set.windows] == ["10s", "1m"]
+    assert "accel_rms__last" in spec.feature_set.names
+    assert "accel_rms__std_1m" in spec.feature_set.names
+    assert "short recordings" in result.output
     assert len(spec.files) == 3
     # a second init does not overwrite the reviewed spec
     again = CliRunner().invoke(_app(), args)
