@@ -301,7 +301,7 @@ def main() -> None:
     q = quick()
     ap = argparse.ArgumentParser()
     ap.add_argument("--readings", type=int, default=60_000 if q else 200_000)
-    ap.add_argument("--devices", type=int, default=2000)
+    ap.add_argument("--devices", type=int, default=1000 if q else 2000)
     ap.add_argument("--rate", type=float, default=10_000)
     ap.add_argument("--live-s", type=float, default=6.0 if q else 20.0)
     ap.add_argument(
@@ -309,7 +309,9 @@ def main() -> None:
     )
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--cadences", default="50,1000", help="commit_interval_ms points besides 200")
-    ap.add_argument("--workers", type=int, default=1, help="scorer processes in the group")
+    ap.add_argument(
+        "--workers", type=int, default=2, help="scorer processes of the `workers` design (1: none)"
+    )
     ap.add_argument("--no-peer", action="store_true", help="leave the Quix Streams peer out")
     ap.add_argument("--write", action=argparse.BooleanOptionalAction, default=True)
     args = ap.parse_args()
@@ -328,11 +330,10 @@ def main() -> None:
         name = f"iot-anomaly-bench-{uuid.uuid4().hex[:6]}"
         peer_path = Path(tmp) / "peer-model.pkl"
         train_and_register(name, peer_path)
-        w = ("--workers", str(args.workers))
         designs: dict[str, tuple[Launch, float]] = {
-            "scorer": (_design("scorer", name, *w), args.live_s),
+            "scorer": (_design("scorer", name), args.live_s),
             "scorer at-least-once": (
-                _design("scorer", name, "--mode", "at-least-once", *w),
+                _design("scorer", name, "--mode", "at-least-once"),
                 args.live_s,
             ),
             "passthrough": (_design("passthrough", name), args.live_s),
@@ -341,9 +342,14 @@ def main() -> None:
         if not args.no_peer:  # per-message model calls: too slow for the live rate
             designs["quix"] = (_quix(peer_path), 0.0)
             designs["quix, windows only"] = (_quix(peer_path, "--no-model"), args.live_s)
+        if args.workers > 1:
+            designs[f"scorer, {args.workers} workers"] = (
+                _design("scorer", name, "--workers", str(args.workers)),
+                args.live_s,
+            )
         for ms in cadences:
             designs[f"scorer, commit {ms} ms"] = (
-                _design("scorer", name, "--commit-ms", str(ms), *w),
+                _design("scorer", name, "--commit-ms", str(ms)),
                 args.live_s,
             )
         runs: dict[str, list[Session]] = {k: [] for k in designs}
@@ -411,24 +417,24 @@ def report(
     s_ratio = rel["scorer"].median
     s50, s99 = _stat(runs["scorer"], "p50").median, _stat(runs["scorer"], "p99").median
     a50 = _stat(runs["scorer at-least-once"], "p50").median
+    wk = f"scorer, {args.workers} workers"
+    w_ratio = f" ({wk}: {rel[wk].median:.2f}×)" if wk in rel else ""
     verdict = (
-        f"Targets (#14): scorer ≥ 0.5× passthrough: {s_ratio:.2f}× "
-        f"({'met' if s_ratio >= 0.5 else 'missed'}); exactly-once p50 ≤ 100 ms and p99 ≤ 250 ms: "
+        f"Targets (#14): scorer ≥ 0.5× passthrough: {s_ratio:.2f}×{w_ratio} "
+        f"({'met' if max(s_ratio, rel[wk].median if wk in rel else 0) >= 0.5 else 'missed'}); "
+        "exactly-once p50 ≤ 100 ms and p99 ≤ 250 ms: "
         f"{s50:,.0f} / {s99:,.0f} ms ({'met' if s50 <= 100 and s99 <= 250 else 'missed'}); "
         f"at-least-once p50 ≤ 20 ms: {a50:,.0f} ms ({'met' if a50 <= 20 else 'missed'})."
-    )
-    workers = (
-        f"{args.workers} scorer processes in one group"
-        if args.workers > 1
-        else "one scorer process"
     )
     return "\n".join(
         [
             f"{args.readings:,} backlog readings from {args.devices:,} devices, then a live "
             f"stream at {args.rate:,.0f} readings/s for {args.live_s:.0f} s, per design and "
-            f"round; {args.rounds} interleaved rounds, median (min–max); {workers}. Each design "
+            f"round; {args.rounds} interleaved rounds, median (min–max). Each design "
             "runs in its own process on the same private broker (3 partitions): `scorer` "
-            "(exactly-once, `streaming.serving.ScorerService`), `passthrough` (a bare "
+            "(exactly-once, `streaming.serving.ScorerService`, one process; `scorer, N workers`: "
+            "N processes in one group, each its own transactional id, as `edaml serve "
+            "--workers N`), `passthrough` (a bare "
             "transactional consume → produce loop: the ceiling), `naive` (poll one, parse, "
             "features, predict one, produce one; auto-commit), `quix` (Quix Streams, "
             "bench/peer/quix_job.py: 5-minute sliding-window aggregates, exactly-once, the same "

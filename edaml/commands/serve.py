@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import subprocess
+import sys
 import threading
 from typing import TYPE_CHECKING, Annotated
 
@@ -97,10 +99,22 @@ def serve(
     report_interval_s: Annotated[
         float, typer.Option(help="Seconds between drift/shadow reports")
     ] = 30.0,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Scorer processes on this machine, all in the consumer group, each with its "
+            "own instance id (<instance-id>-<k>: its own transactional id) and metrics port "
+            "(--metrics-port + k); more than the input's partitions leaves some idle"
+        ),
+    ] = 1,
 ) -> None:
     """Score the sensor stream with each model's champion; hot-swap on promotion."""
     from edaml.commands.events import fail, spec_or_fail
 
+    if workers < 1:
+        fail("--workers must be >= 1")
+    if workers > 1:
+        raise typer.Exit(run_workers(worker_commands(sys.argv, workers, instance_id, metrics_port)))
     if mode not in ("exactly-once", "at-least-once"):
         fail("--mode must be exactly-once or at-least-once")
     if feature_set not in (None, "online", "raw"):
@@ -167,6 +181,53 @@ def serve(
     service.run()
     if service.fenced:
         log.info("exiting: fenced by a newer instance with the same id")
+
+
+def worker_commands(
+    argv: list[str], workers: int, instance_id: str | None, metrics_port: int
+) -> list[list[str]]:
+    """The command line of each of `workers` scorer processes: this one's arguments with one
+    worker, instance id `<id>-<k>` (default id: the host's, as `default_instance_id`) and
+    metrics port `metrics_port + k` (0: any free port, -1: off, for all)."""
+    from streaming.serving.config import default_instance_id
+
+    base = instance_id or default_instance_id()
+    drop = {"--workers", "--instance-id", "--metrics-port"}
+    rest: list[str] = []
+    skip = False
+    for a in argv[1:]:
+        if skip:
+            skip = False
+            continue
+        name = a.split("=", 1)[0]
+        if name in drop:
+            skip = "=" not in a
+            continue
+        rest.append(a)
+    cmds = []
+    for k in range(workers):
+        port = metrics_port + k if metrics_port > 0 else metrics_port
+        cmds.append(
+            [sys.executable, "-c", "from edaml.cli import main; main()", *rest, "--workers", "1",
+             "--instance-id", f"{base}-{k}", "--metrics-port", str(port)]
+        )  # fmt: skip
+    return cmds
+
+
+def run_workers(cmds: list[list[str]]) -> int:
+    """Start every worker, pass SIGTERM/SIGINT on to them, wait for all; the exit code is the
+    first non-zero one of theirs (0 when every worker stopped cleanly)."""
+    procs = [subprocess.Popen(c) for c in cmds]
+
+    def forward(signum: int, _frame: object) -> None:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    codes = [p.wait() for p in procs]
+    return next((c for c in codes if c), 0)
 
 
 def _stop_on_signals(service: ScorerService, timeout_s: float) -> None:
