@@ -18,6 +18,9 @@ TRUSTED_TYPES: Final[tuple[str, ...]] = (
     "features.ml.detectors.PCADetector",
     "features.ml.detectors.PerEntityDetector",
     "features.ml.detectors.RobustZDetector",
+    # features.ml forecasting model kind (quantile gradient boosting: TreePredictor below)
+    "features.ml.forecast.SeasonalProfile",
+    "features.ml.forecast.SurgeForecaster",
     # scikit-learn internals of IsolationForest and HistGradientBoostingClassifier pipelines
     "numpy.dtype",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",

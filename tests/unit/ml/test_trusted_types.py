@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import skops.io as sio
 from sklearn.ensemble import HistGradientBoostingClassifier, IsolationForest
@@ -14,6 +15,7 @@ from sklearn.pipeline import make_pipeline
 
 from features.ml import TRUSTED_TYPES
 from features.ml.detectors import ANOMALY_KINDS, PerEntityDetector, make_detector
+from features.ml.forecast import SurgeForecaster
 from features.ml.scoring import scores
 
 RNG = np.random.default_rng(0)
@@ -49,10 +51,26 @@ def _models() -> dict[str, tuple[Any, str]]:
 MODELS = _models()
 
 
+def _forecaster() -> SurgeForecaster:
+    """A small forecasting model (features.ml.forecast): profile and quantile boosting."""
+    monday = 1_767_571_200_000
+    counts = {"demand": RNG.poisson(2, (2, 2 * 1440)), "lead": RNG.poisson(5, (2, 2 * 1440))}
+    rows = pd.DataFrame({"entity": ["a", "b"] * 50, "ts_ms": monday + np.arange(100) * 600_000})
+    for col in ("demand__mean_15m", "demand__mean_1h", "lead__mean_15m", "lead__mean_1h"):
+        rows[col] = RNG.random(100)
+    rows["count_15m"], rows["count_1h"] = 30.0, 120.0
+    model = SurgeForecaster(demand="demand", leading=("lead",), max_iter=3)
+    return model.fit(rows, counts, ["a", "b"], monday)
+
+
+FORECASTER = _forecaster()
+
+
 def test_the_list_is_exactly_the_union_of_what_the_models_need() -> None:
     needed: set[str] = set()
     for model, _ in MODELS.values():
         needed |= set(sio.get_untrusted_types(data=sio.dumps(model)))
+    needed |= set(sio.get_untrusted_types(data=sio.dumps(FORECASTER)))
     assert needed == set(TRUSTED_TYPES)
     assert all("*" not in t and not t.endswith(".") for t in TRUSTED_TYPES)
 
@@ -64,6 +82,17 @@ def test_saved_model_loads_with_exactly_the_list(name: str, tmp_path: Path) -> N
     sio.dump(model, path)
     loaded = sio.load(path, trusted=list(TRUSTED_TYPES))
     np.testing.assert_array_equal(scores(loaded, X, kind, ENT), scores(model, X, kind, ENT))
+
+
+def test_forecaster_loads_with_exactly_the_list(tmp_path: Path) -> None:
+    path = tmp_path / "model.skops"
+    sio.dump(FORECASTER, path)
+    loaded = sio.load(path, trusted=list(TRUSTED_TYPES))
+    rows = pd.DataFrame({"entity": ["a", "b", "c"], "ts_ms": [1_767_600_000_000] * 3})
+    for col in ("demand__mean_15m", "demand__mean_1h", "lead__mean_15m", "lead__mean_1h"):
+        rows[col] = [0.2, 0.5, 0.3]
+    rows["count_15m"], rows["count_1h"] = 40.0, 150.0
+    pd.testing.assert_frame_equal(loaded.predict(rows), FORECASTER.predict(rows))
 
 
 def test_a_type_off_the_list_is_refused(tmp_path: Path) -> None:
