@@ -191,18 +191,18 @@ def _episodes_of_day(cfg: ShopConfig, day: int) -> list[_Episode]:
             hit = [cat * nr + int(r) for r in regions]
             size, ramp = rng.uniform(3.0, 7.0), rng.uniform(2.0, 10.0)
             hold, tau = rng.uniform(30.0, 100.0), rng.uniform(8.0, 20.0)
-            lead, pre_s, pre_c = rng.uniform(45.0, 120.0), 0.45, 0.7
+            lead, pre_s, pre_c = rng.uniform(60.0, 150.0), 0.8, 1.0
         elif kind == "promotion":
             cats = rng.choice(nc, size=int(rng.integers(1, 4)), replace=False)
             hit = [int(k) * nr + region for k in cats]
             size, ramp = rng.uniform(1.8, 3.0), rng.uniform(10.0, 30.0)
             hold, tau = rng.uniform(90.0, 300.0), rng.uniform(20.0, 45.0)
-            lead, pre_s, pre_c = rng.uniform(40.0, 100.0), 0.7, 0.45
+            lead, pre_s, pre_c = rng.uniform(50.0, 120.0), 1.0, 0.8
         else:
             hit = [cat * nr + region]
             size, ramp = rng.uniform(2.0, 5.0), rng.uniform(15.0, 40.0)
             hold, tau = rng.uniform(45.0, 150.0), rng.uniform(15.0, 40.0)
-            lead, pre_s, pre_c = rng.uniform(25.0, 80.0), 0.9, 0.45
+            lead, pre_s, pre_c = rng.uniform(30.0, 90.0), 1.0, 0.7
         campaign = f"{day}-{c}"
         for k in hit:
             s = float(size * rng.lognormal(0.0, 0.12))

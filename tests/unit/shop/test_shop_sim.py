@@ -139,3 +139,20 @@ def test_bad_configuration_is_refused() -> None:
         ShopConfig(orders_per_day=0)
     with pytest.raises(ValueError, match=">= 0"):
         ShopConfig(campaigns_per_day=-1)
+
+
+def test_events_encode_as_readings_of_their_key() -> None:
+    from streaming.sim.shop_kafka import CONTRACT, encode_events
+
+    ev = simulate_day(ShopConfig(orders_per_day=500), DAY)
+    values, record_keys, ts = encode_events(ev)
+    assert len(values) == len(ev) == len(record_keys) == len(ts)
+    for i in (0, int(np.flatnonzero(ev["kind"].to_numpy() == "order")[0])):
+        r = CONTRACT.parse_reading(values[i])
+        assert r.event_id == ev["event_id"].iloc[i] and r.ts_ms == ev["ts_ms"].iloc[i] == ts[i]
+        assert r.device_id == str(ev["key"].iloc[i]) == record_keys[i].decode()
+        assert r.site == ev["region"].iloc[i] and r.machine_type == ev["category"].iloc[i]
+        kind = ev["kind"].iloc[i]
+        assert r.values["orders"] == (kind == "order")
+        assert r.values["sessions"] == (kind == "session")
+        assert (r.values["amount"] is None) == (kind != "order")
