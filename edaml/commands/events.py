@@ -31,6 +31,8 @@ from streaming.kafka import ensure_topics
 from streaming.producers import backfill as run_backfill
 from streaming.producers import simulate_live
 from streaming.replay import replay_csv
+from streaming.sim.shop import ShopConfig
+from streaming.sim.shop_kafka import backfill_shop, simulate_shop
 from streaming.topics import Topics
 
 console = Console()
@@ -120,6 +122,48 @@ BootstrapOpt = Annotated[
 ]
 
 
+SIMULATED = ("iot-fleet", "shop")
+DatasetOpt = Annotated[
+    str | None,
+    typer.Option(help=f"Simulated dataset: {' or '.join(SIMULATED)} (default: the fleet)"),
+]
+OrdersOpt = Annotated[
+    float | None, typer.Option(help="--dataset shop: orders a day (default 50,000)")
+]
+
+
+def _shop_target(bootstrap: str | None) -> tuple[str, Topics]:
+    """The shop's broker and topics: its spec's when declared, else `<prefix>shop.`."""
+    from features.spec import spec_path
+
+    if spec_path("shop").is_file():
+        return _target(bootstrap, spec_or_fail("shop"))
+    settings = Settings()
+    server = bootstrap or settings.bootstrap
+    topics = Topics(prefix=settings.topic_prefix + "shop.", partitions=settings.partitions)
+    ensure_topics(server, topics)
+    return server, topics
+
+
+def _shop_config(orders_per_day: float | None, seed: int) -> ShopConfig:
+    try:
+        return ShopConfig(
+            seed=seed, orders_per_day=50_000.0 if orders_per_day is None else orders_per_day
+        )
+    except ValueError as exc:
+        fail(f"--orders-per-day: {exc}")
+
+
+def _simulated(dataset: str | None, orders_per_day: float | None) -> bool:
+    """True for the shop; checks the dataset name and the shop-only option."""
+    if dataset is not None and dataset not in SIMULATED:
+        fail(f"--dataset {dataset}: no simulator; simulated datasets: {', '.join(SIMULATED)}")
+    shop = dataset == "shop"
+    if orders_per_day is not None and not shop:
+        fail("--orders-per-day is for --dataset shop")
+    return shop
+
+
 def simulate(
     devices: Annotated[int, typer.Option(help="Simulated devices")] = 1000,
     rate: Annotated[float, typer.Option(help="Target readings per second (all devices)")] = 1000.0,
@@ -127,9 +171,26 @@ def simulate(
     duration: Annotated[
         float | None, typer.Option(help="Seconds to run (default: until Ctrl-C)")
     ] = None,
+    dataset: DatasetOpt = None,
+    orders_per_day: OrdersOpt = None,
     bootstrap: BootstrapOpt = None,
 ) -> None:
     """Stream simulated readings live at a target rate; event time = wall clock."""
+    if _simulated(dataset, orders_per_day):
+        if duration is not None and duration <= 0:
+            fail("--duration must be positive")
+        cfg = _shop_config(orders_per_day, seed)
+        server, topics = _shop_target(bootstrap)
+        with _stop_on_signals() as stop, _progress("events") as progress:
+            task = progress.add_task("simulate shop", total=None, rate=0.0)
+            shop = simulate_shop(
+                server, topics, cfg, duration, stop=stop, progress=_updater(progress, task)
+            )
+        console.print(
+            f"{shop.events:,} shop events ({shop.orders:,} orders) in {shop.elapsed_s:.1f}s "
+            f"to {topics.sensor_readings}"
+        )
+        return
     if devices < 1:
         fail("--devices must be at least 1")
     if rate <= 0:
@@ -162,11 +223,35 @@ def backfill(
     interval_s: Annotated[float, typer.Option(help="Seconds between readings of a device")] = 60.0,
     seed: Annotated[int, typer.Option(help="Random seed")] = 0,
     labels: Annotated[
-        Path | None, typer.Option(help="Write fault labels here (.parquet or .csv)")
+        Path | None,
+        typer.Option(help="Write fault labels (the shop: surges) here (.parquet or .csv)"),
     ] = None,
+    dataset: DatasetOpt = None,
+    orders_per_day: OrdersOpt = None,
     bootstrap: BootstrapOpt = None,
 ) -> None:
     """Write simulated history as fast as possible, stamped with past event times."""
+    if _simulated(dataset, orders_per_day):
+        if days < 1 or days != int(days):
+            fail("--days: the shop's history is whole UTC days (1 or more)")
+        cfg = _shop_config(orders_per_day, seed)
+        server, topics = _shop_target(bootstrap)
+        with _progress("events") as progress:
+            task = progress.add_task("backfill shop", total=None, rate=0.0)
+            shop = backfill_shop(
+                server,
+                topics,
+                int(days),
+                cfg,
+                labels_path=labels,
+                progress=_updater(progress, task),
+            )
+        console.print(
+            f"{shop.events:,} shop events ({shop.orders:,} orders, {shop.surges} surges) in "
+            f"{shop.elapsed_s:.1f}s: {shop.rate:,.0f} events/s to {topics.sensor_readings}"
+            + (f"; surges in {labels}" if labels else "")
+        )
+        return
     if devices < 1:
         fail("--devices must be at least 1")
     if days <= 0 or interval_s <= 0:
