@@ -52,6 +52,7 @@ _PREFIXES = reading_prefixes(
 )
 _KEYS = [k.encode() for k in keys()]
 DEFAULT: Final = ShopConfig()
+_LIVE_CHUNK: Final = 2000  # events encoded at once in live mode
 
 
 def encode_events(
@@ -157,24 +158,30 @@ def simulate_shop(
         ts_all = events["ts_ms"].to_numpy()
         lo = int(np.searchsorted(ts_all, now, "left"))
         hi = len(ts_all) if end is None else int(np.searchsorted(ts_all, end, "left"))
-        events = events.iloc[lo:hi].reset_index(drop=True)
-        values, record_keys, ts = encode_events(events)
-        is_order = (events["kind"] == "order").to_numpy()
-        done = 0
-        while done < len(ts) and not stop.is_set():
-            wall = int(time.time() * 1000)
-            due = int(np.searchsorted(ts, wall, "right"))
-            if due > done:
-                sink.produce_many(
-                    topics.sensor_readings, values[done:due], record_keys[done:due], ts[done:due]
-                )
-                n += due - done
-                orders += int(is_order[done:due].sum())
-                done = due
-                if progress is not None:
-                    progress(n, None)
-            else:
-                stop.wait(min((ts[done] - wall) / 1000, 0.05))
+        for first in range(lo, hi, _LIVE_CHUNK):  # encoded a chunk at a time, as time passes
+            if stop.is_set():
+                break
+            chunk = events.iloc[first : min(first + _LIVE_CHUNK, hi)].reset_index(drop=True)
+            values, record_keys, ts = encode_events(chunk)
+            is_order = (chunk["kind"] == "order").to_numpy()
+            done = 0
+            while done < len(ts) and not stop.is_set():
+                wall = int(time.time() * 1000)
+                due = int(np.searchsorted(ts, wall, "right"))
+                if due > done:
+                    sink.produce_many(
+                        topics.sensor_readings,
+                        values[done:due],
+                        record_keys[done:due],
+                        ts[done:due],
+                    )
+                    n += due - done
+                    orders += int(is_order[done:due].sum())
+                    done = due
+                    if progress is not None:
+                        progress(n, None)
+                else:
+                    stop.wait(min((ts[done] - wall) / 1000, 0.05))
         day += 1
         now = day * DAY_MS
     sink.close()
