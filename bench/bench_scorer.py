@@ -300,10 +300,10 @@ def profile(bootstrap: str, model: str, readings: int, devices: int, out: Path) 
 def main() -> None:
     q = quick()
     ap = argparse.ArgumentParser()
-    ap.add_argument("--readings", type=int, default=60_000 if q else 200_000)
+    ap.add_argument("--readings", type=int, default=40_000 if q else 200_000)
     ap.add_argument("--devices", type=int, default=1000 if q else 2000)
     ap.add_argument("--rate", type=float, default=10_000)
-    ap.add_argument("--live-s", type=float, default=6.0 if q else 20.0)
+    ap.add_argument("--live-s", type=float, default=5.0 if q else 20.0)
     ap.add_argument(
         "--naive-s", type=float, default=10.0 if q else 20.0, help="cap of the slow designs"
     )
