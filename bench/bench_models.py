@@ -31,10 +31,11 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from features.batch import compute_features
+from features.ml import reference
 from features.ml.scoring import scores
 from features.spec import load_spec
 from orchestration.defs.settings import TrainingSettings
-from orchestration.defs.training import build, reference
+from orchestration.defs.training import build
 from orchestration.defs.training.evaluation import evaluate
 from orchestration.defs.training.fit import fit_anomaly, fit_failure
 from orchestration.defs.training.models import failure_scores

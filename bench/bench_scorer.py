@@ -57,7 +57,8 @@ from stackutil import kafka_broker, mlflow_tracking
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from features.batch import compute_features
-from features.model_card import Histogram, ModelCard
+from features.ml.reference import histograms
+from features.model_card import ModelCard
 from features.spec import load_spec
 from streaming.kafka import consumer_config, ensure_topics
 from streaming.producers import backfill, simulate_live
@@ -92,13 +93,7 @@ def train_and_register(name: str, peer_model_path: Path) -> Any:
     model = make_pipeline(
         SimpleImputer(keep_empty_features=True), IsolationForest(n_estimators=100, random_state=0)
     ).fit(X)
-    ref = {}
-    for c in names:
-        x = X[c].to_numpy(np.float64)
-        x = x[np.isfinite(x)]
-        if x.size:
-            counts, edges = np.histogram(x, bins=10)
-            ref[c] = Histogram(edges.tolist(), (counts / counts.sum()).tolist())
+    ref = histograms(X, names)
     card = ModelCard(
         model_name=name,
         kind="anomaly",

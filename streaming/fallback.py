@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from features.contract_events import ReasonCode
+from features.ml.reference import limit_excess
 from features.model_card import SensorLimits
 from features.readings import SensorReading
 from streaming.reasons import limit_reasons
@@ -52,6 +53,15 @@ def rule_score(
     limits: dict[str, SensorLimits],
     units: dict[str, str] | None = None,
 ) -> tuple[float, list[ReasonCode]]:
-    """(score, reasons): score > 0 exactly when some sensor is outside its limits."""
-    reasons = limit_reasons(reading.values, limits, units)
-    return (max((r.contribution for r in reasons), default=0.0), reasons)
+    """(score, reasons): the rule score of `features.ml.reference` (the one the gate's rule
+    baseline is evaluated with), > 0 exactly when some sensor is outside its limits."""
+    values = reading.values
+    score = max(
+        (
+            float(limit_excess(v, lim))
+            for s, lim in limits.items()
+            if (v := values.get(s)) is not None
+        ),
+        default=0.0,
+    )
+    return (score, limit_reasons(values, limits, units) if score > 0 else [])

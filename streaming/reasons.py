@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from features.contract_events import ReasonCode
+from features.ml.reference import limit_excess
 from features.model_card import Histogram, SensorLimits
 
 TOP_REASONS = 3
@@ -95,28 +96,28 @@ def limit_reasons(
     limits: dict[str, SensorLimits],
     units: Mapping[str, str] | None = None,
 ) -> list[ReasonCode]:
-    """Sensors outside their fallback limits, most exceeded (relative to the limit) first."""
+    """Sensors outside their fallback limits, most exceeded first; each contribution is the
+    sensor's `limit_excess` (the rule score's unit)."""
     found: list[tuple[float, ReasonCode]] = []
     for sensor, lim in limits.items():
         v = values.get(sensor)
         if v is None:
             continue
-        checks: list[tuple[float, str]] = []
-        if lim.high is not None and v > lim.high:
-            checks.append((lim.high, "above"))
-        if lim.low is not None and v < lim.low:
-            checks.append((lim.low, "below"))
-        for bound, word in checks:
-            rel = abs(v - bound) / (abs(bound) or 1.0)
-            unit = f" {units[sensor]}" if units and units.get(sensor) else ""
-            code = ReasonCode(
-                code=f"limit_{'high' if word == 'above' else 'low'}",
-                feature=sensor,
-                value=float(v),
-                reference=float(bound),
-                contribution=round(rel, 4),
-                text=f"{sensor} is {v:.4g}{unit}, {word} the safe limit of {bound:.4g}{unit}",
-            )
-            found.append((rel, code))
+        rel = float(limit_excess(v, lim))
+        if not rel > 0:
+            continue
+        above = lim.high is not None and v > lim.high
+        bound, word = (lim.high, "above") if above else (lim.low, "below")
+        assert bound is not None
+        unit = f" {units[sensor]}" if units and units.get(sensor) else ""
+        code = ReasonCode(
+            code=f"limit_{'high' if word == 'above' else 'low'}",
+            feature=sensor,
+            value=float(v),
+            reference=float(bound),
+            contribution=round(rel, 4),
+            text=f"{sensor} is {v:.4g}{unit}, {word} the safe limit of {bound:.4g}{unit}",
+        )
+        found.append((rel, code))
     found.sort(key=lambda t: -t[0])
     return [r for _, r in found[:TOP_REASONS]]

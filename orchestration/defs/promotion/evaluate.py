@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.ml.reference import RULE_THRESHOLD, rule_scores
 from features.model_card import SensorLimits
 from orchestration.defs.training.evaluation import evaluate
 from orchestration.defs.training.plan import LABEL
-from orchestration.defs.training.reference import rule_scores
 from streaming.registry import LoadedModel
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def rule_metrics(
     return evaluate(
         y=rows[LABEL[kind]].to_numpy(),
         scores=rule_scores(raw, limits),
-        threshold=0.0,
+        threshold=RULE_THRESHOLD,
         device_ids=rows["device_id"].astype(str).to_numpy(),
         ts_ms=rows["ts_ms"].to_numpy(np.int64),
         failures=failures,

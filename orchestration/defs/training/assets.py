@@ -15,6 +15,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from features.ml import reference
 from features.model_card import ModelCard
 from features.spec import DatasetSpec
 from orchestration.defs.history.assets import stored_history
@@ -23,7 +24,7 @@ from orchestration.defs.history.replay import day_window
 from orchestration.defs.history.validity import select_days
 from orchestration.defs.resources import HistoryStorage, KafkaResource, MlflowResource
 from orchestration.defs.settings import TrainingSettings
-from orchestration.defs.training import build, reference
+from orchestration.defs.training import build
 from orchestration.defs.training.dataset import KafkaOffsetsSource
 from orchestration.defs.training.fit import Fitted, fit_anomaly, fit_failure, raw_feature_names
 from orchestration.defs.training.params import TrainParams, resolve

@@ -23,7 +23,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from features.contract import encode_reading
-from features.model_card import Histogram, ModelCard, SensorLimits
+from features.ml.reference import histograms
+from features.model_card import ModelCard, SensorLimits
 from features.readings import SensorReading
 from features.spec import load_spec
 from streaming.raw_features import RAW_FEATURE_SET_VERSION
@@ -52,10 +53,7 @@ def card_for(
     fs_version: str = RAW_FEATURE_SET_VERSION,
     threshold: float = 0.6,
 ) -> ModelCard:
-    ref = {}
-    for c in X.columns:
-        counts, edges = np.histogram(X[c], bins=10)
-        ref[c] = Histogram([float(e) for e in edges], [float(x) for x in counts / counts.sum()])
+    ref = histograms(X, [str(c) for c in X.columns])
     return ModelCard(
         model_name=name,
         kind=kind,  # type: ignore[arg-type]

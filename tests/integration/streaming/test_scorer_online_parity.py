@@ -38,7 +38,8 @@ from edaml.services import free_port
 from features.batch import compute_features
 from features.contract import parse_reading
 from features.contract_bulk import encode_readings_bulk, reading_prefixes
-from features.model_card import Histogram, ModelCard
+from features.ml.reference import histograms
+from features.model_card import ModelCard
 from features.spec import load_spec
 from streaming.producers import EventSink
 from streaming.registry import log_model_version
@@ -124,13 +125,7 @@ def _register(name: str, feats: pd.DataFrame) -> tuple[str, Any]:
     model = make_pipeline(
         SimpleImputer(keep_empty_features=True), IsolationForest(n_estimators=30, random_state=0)
     ).fit(X)
-    ref = {}
-    for c in names:
-        x = X[c].to_numpy(np.float64)
-        x = x[np.isfinite(x)]
-        if x.size:
-            counts, edges = np.histogram(x, bins=10)
-            ref[c] = Histogram(edges.tolist(), (counts / counts.sum()).tolist())
+    ref = histograms(X, names)
     card = ModelCard(
         model_name=name,
         kind="anomaly",

@@ -5,10 +5,12 @@ outputs as the general path (taken when another slot falls back)."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from sklearn.ensemble import IsolationForest
 from sklearn.linear_model import LogisticRegression
 
-from features.model_card import Histogram, ModelCard
+from features.ml.reference import histograms
+from features.model_card import ModelCard
 from features.readings import SensorReading
 from features.spec import load_spec
 from streaming.raw_features import RAW_FEATURE_SET_VERSION, RawFeatures
@@ -31,10 +33,7 @@ SPREAD = np.array([5.0, 0.5, 0.5, 4.0, 50.0])
 
 
 def _card(name: str, kind: str, X: np.ndarray, threshold: float) -> ModelCard:
-    ref = {}
-    for j, s in enumerate(SENSORS):
-        counts, edges = np.histogram(X[:, j], bins=8)
-        ref[s] = Histogram(edges.tolist(), (counts / counts.sum()).tolist())
+    ref = histograms(pd.DataFrame(X, columns=list(SENSORS)), list(SENSORS))
     return ModelCard(
         model_name=name,
         kind=kind,  # type: ignore[arg-type]

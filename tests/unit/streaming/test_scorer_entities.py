@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from features.ml.detectors import make_detector
-from features.model_card import Histogram, ModelCard
+from features.ml.reference import histograms
+from features.model_card import ModelCard
 from features.readings import SensorReading
 from features.spec import load_spec
 from streaming.raw_features import RAW_FEATURE_SET_VERSION, RawFeatures
@@ -24,10 +26,7 @@ def _serving() -> ServingModel:
     X = np.vstack([rng.normal(LOW, LOW * 0.02, (500, 5)), rng.normal(HIGH, HIGH * 0.02, (500, 5))])
     entities = np.array(["small"] * 500 + ["large"] * 500)
     model = make_detector("robust_z", alert_rate=0.01).fit(X, entities=entities)
-    reference = {}
-    for j, name in enumerate(SENSORS):
-        counts, edges = np.histogram(X[:, j], bins=8)
-        reference[name] = Histogram(edges.tolist(), (counts / counts.sum()).tolist())
+    reference = histograms(pd.DataFrame(X, columns=list(SENSORS)), list(SENSORS))
     card = ModelCard(
         model_name="anomaly",
         kind="anomaly",
