@@ -144,10 +144,13 @@ def backfill(
     progress: Progress | None = None,
     producer_overrides: Mapping[str, Any] | None = None,
     firmware: Sequence[Firmware] = (),
+    emit_from_ms: int | None = None,
 ) -> BackfillStats:
     """Write `days` of history for `devices` devices ending at `end_ms` (default: midnight UTC
     that started today, so whole days of history end yesterday): one reading per device per
-    interval, plus the maintenance events. `firmware`: sensor firmware rollouts in that time."""
+    interval, plus the maintenance events. `firmware`: sensor firmware rollouts in that time.
+    `emit_from_ms`: the steps before it are simulated but not written (to extend a history
+    written earlier with the same seed and start: the devices go on where they were)."""
     if devices < 1 or days <= 0 or interval_s <= 0:
         raise ValueError("devices must be >= 1, days and interval_s > 0")
     interval_ms = round(interval_s * 1000)
@@ -155,15 +158,11 @@ def backfill(
     if end_ms is None:
         end_ms = start_of_day_ms()
     start_ms = end_ms - steps * interval_ms
-    sim = Simulator(
-        SimConfig(
-            devices=devices,
-            seed=seed,
-            start_ms=start_ms,
-            interval_s=interval_s,
-            firmware=tuple(firmware),
-        )
-    )
+    sim = history_simulator(devices, seed, start_ms, interval_s, firmware)
+    skip = 0 if emit_from_ms is None else max(0, -(-(emit_from_ms - start_ms) // interval_ms))
+    for _ in range(min(skip, steps)):
+        sim.step()
+    steps -= min(skip, steps)
     f = sim.fleet
     prefixes = reading_prefixes(f.device_ids, f.sites, f.machine_types)
     keys = [d.encode() for d in f.device_ids]
@@ -212,6 +211,21 @@ def backfill(
     return stats
 
 
+def history_simulator(
+    devices: int, seed: int, start_ms: int, interval_s: float, firmware: Sequence[Firmware] = ()
+) -> Simulator:
+    """The simulator `backfill` runs: the same arguments give the same devices and readings."""
+    return Simulator(
+        SimConfig(
+            devices=devices,
+            seed=seed,
+            start_ms=start_ms,
+            interval_s=interval_s,
+            firmware=tuple(firmware),
+        )
+    )
+
+
 def _warm_up() -> None:
     """Load Arrow's compute kernels (the first call takes a while) before the clock starts."""
     sim = Simulator(SimConfig(devices=1))
@@ -253,11 +267,18 @@ def simulate_live(
     firmware: Sequence[Firmware] = (),
     held_sites: Sequence[str] = (),
     release: threading.Event | None = None,
+    history_start_ms: int | None = None,
+    emit_from_ms: int | None = None,
 ) -> LiveStats:
     """Produce readings at `rate` events/s (each device every devices/rate seconds, devices
     evenly staggered) until `duration_s` has passed or `stop` is set. Every reading is produced
     when the wall clock reaches its event time. The devices of `held_sites` are simulated but
-    their readings are held back (dropped) until `release` is set (a site coming online)."""
+    their readings are held back (dropped) until `release` is set (a site coming online).
+
+    `history_start_ms`: continue the history `backfill` wrote with the same seed from that start
+    at the interval devices/rate, instead of a fresh fleet: its steps before `emit_from_ms`
+    (default: now) are simulated and skipped, so each device's live readings go on from its last
+    written one (no seam in per-device features: same state, same phase)."""
     if devices < 1 or rate <= 0:
         raise ValueError("devices must be >= 1 and rate > 0")
     unknown = set(held_sites) - {s.name for s in SITES}
@@ -268,16 +289,22 @@ def simulate_live(
     sink = EventSink(bootstrap, **dict(producer_overrides or {}))
     _warm_up()
     now_ms = int(time.time() * 1000)  # after the slow setup: the first readings are due now
-    sim = Simulator(
-        SimConfig(
-            devices=devices,
-            seed=seed,
-            start_ms=now_ms,
-            interval_s=devices / rate,
-            phase="even",
-            firmware=tuple(firmware),
+    if history_start_ms is None:
+        sim = Simulator(
+            SimConfig(
+                devices=devices,
+                seed=seed,
+                start_ms=now_ms,
+                interval_s=devices / rate,
+                phase="even",
+                firmware=tuple(firmware),
+            )
         )
-    )
+    else:
+        sim = history_simulator(devices, seed, history_start_ms, devices / rate, firmware)
+        first = now_ms if emit_from_ms is None else emit_from_ms
+        while sim.step_time_ms(sim.steps_done) < first:
+            sim.step()
     f = sim.fleet
     held = np.isin(np.asarray(f.sites), list(held_sites))
     held_ids = {d for d, h in zip(f.device_ids, held, strict=True) if h}
@@ -289,11 +316,18 @@ def simulate_live(
     t0 = time.time()
     while not stop.is_set():
         step = sim.step()
-        ts = step.ts_ms
+        # in event-time order (a history's devices each have their own phase)
+        order = np.argsort(step.ts_ms, kind="stable")
+        ts = step.ts_ms[order]
         cut = len(ts) if end_ms is None else int(np.searchsorted(ts, end_ms, "left"))
         if cut == 0:
             break
-        values = encode_readings_bulk(step.event_ids, ts, prefixes, step.values, FLEET.contract)
+        encoded = encode_readings_bulk(
+            step.event_ids, step.ts_ms, prefixes, step.values, FLEET.contract
+        )
+        values = [encoded[i] for i in order]
+        step_keys = [keys[i] for i in order]
+        step_held = held[order]
         events = [
             m
             for m in step.maintenance
@@ -309,18 +343,20 @@ def simulate_live(
             due = min(int(np.searchsorted(ts, wall, "right")), cut)
             if due > done:
                 if held.any() and not release.is_set():
-                    # phase "even": device i is the i-th of the step, so rows = devices
-                    send = [i for i in range(done, due) if not held[i]]
+                    send = [i for i in range(done, due) if not step_held[i]]
                     sink.produce_many(
                         topics.sensor_readings,
                         [values[i] for i in send],
-                        [keys[i] for i in send],
+                        [step_keys[i] for i in send],
                         [ts_list[i] for i in send],
                     )
                     readings += len(send)
                 else:
                     sink.produce_many(
-                        topics.sensor_readings, values[done:due], keys[done:due], ts_list[done:due]
+                        topics.sensor_readings,
+                        values[done:due],
+                        step_keys[done:due],
+                        ts_list[done:due],
                     )
                     readings += due - done
                 max_lag = max(max_lag, wall - ts_list[due - 1])

@@ -9,12 +9,13 @@ The story (the same every run, whatever the hour: history is anchored on whole U
 3. train v1 in Dagster on the `window` days before the rollout (the model you have been
    serving), gate it, promote it; then replay and check the days since (history only);
 4. start the scorer at the live edge; it serves v1;
-5. stream live readings, the updated site held back: alerts are sane (the healthy part);
-6. the updated site comes online: the scorer's drift reports reach `mlops.model-monitoring`,
-   Dagster's drift sensor launches `retrain_job` for yesterday, whose window now holds the new
-   firmware's days; the gate compares v2 with v1 on the same hold-out and promotes v2; the
-   scorer hot-swaps to v2 without a restart;
-7. a summary: durations, alert rates per phase, the versions served.
+5. stream the whole fleet live, the same simulation going on from the history (no seam in any
+   device's features): the other sites are the healthy part, whose alert rate stays low;
+   the updated site's vibration is off v1's reference: the scorer's drift reports reach
+   `mlops.model-monitoring`, Dagster's drift sensor launches `retrain_job` for yesterday, whose
+   window now holds the new firmware's days; the gate compares v2 with v1 on the same
+   hold-out and promotes v2; the scorer hot-swaps to v2 without a restart;
+6. a summary: durations, alert rates per phase (the healthy sites apart), the versions served.
 
 The live view shows throughput, lag, alerts/s (model and rules), the serving versions, and each
 lifecycle, drift and Dagster event as it happens.
@@ -63,7 +64,6 @@ class Plan:
     interval_s: float
     window_days: int
     since_days: int
-    healthy_s: float
     after_s: float
     seed: int = 0
 
@@ -78,6 +78,11 @@ class Plan:
             datetime(self.today.year, self.today.month, self.today.day, tzinfo=UTC).timestamp()
             * 1000
         )
+
+    @property
+    def start_ms(self) -> int:
+        """The first step of the simulated history (live readings continue that simulation)."""
+        return self.end_ms - self.history_days * DAY_MS
 
     @property
     def rollout_ms(self) -> int:
@@ -102,9 +107,13 @@ class Plan:
         return self.devices / self.interval_s
 
     def estimate_s(self, training_s: float) -> float:
-        """Rough wall time: stack, backfill, two trainings, replay of the days since, live."""
+        """Rough wall time: stack, backfill, two trainings, replay of the days since, the
+        first drift reports (a window holds `DRIFT_MIN_EVENTS` readings), live after v2."""
+        from streaming.scoring import DRIFT_MIN_EVENTS
+
         rows = self.devices * self.history_days * DAY_MS / 1000 / self.interval_s
-        return 90 + rows / 60_000 + 2 * training_s + 120 + self.healthy_s + 150 + self.after_s
+        drift_s = 2 * DRIFT_MIN_EVENTS / self.live_rate + 60
+        return 90 + rows / 60_000 + 2 * training_s + 120 + drift_s + self.after_s
 
 
 def plan_for(today: date, *, quick: bool, devices: int, interval_s: float) -> Plan:
@@ -114,8 +123,7 @@ def plan_for(today: date, *, quick: bool, devices: int, interval_s: float) -> Pl
         interval_s=interval_s,
         window_days=14,
         since_days=13,
-        healthy_s=120.0 if quick else 300.0,
-        after_s=30.0 if quick else 120.0,
+        after_s=30.0 if quick else 300.0,
     )
 
 
@@ -151,27 +159,28 @@ def _history_count(bootstrap: str, topic: str) -> int:
 
 
 def top_up_today(bootstrap: str, topics: Any, plan: Plan, firmware: Any) -> int:
-    """Readings from midnight up to now (a fresh simulator segment, same fleet): the scorer's
-    feature windows then see no gap between history and live. Today is never a training day,
-    so the whole days stay the same whatever the hour."""
+    """Readings from midnight up to now, of the same simulation as the history (the devices go
+    on where midnight left them): the scorer's feature windows then see no gap and no seam
+    between history and live. Today is never a training day, so the whole days stay the same
+    whatever the hour. Returns where the top-up ends (the live producer goes on from there)."""
     from streaming.producers import backfill
 
-    now_ms = (
-        int(time.time() * 1000) // round(plan.interval_s * 1000) * round(plan.interval_s * 1000)
-    )
+    step = round(plan.interval_s * 1000)
+    now_ms = int(time.time() * 1000) // step * step
     if now_ms <= plan.end_ms:
-        return 0
-    stats = backfill(
+        return plan.end_ms
+    backfill(
         bootstrap,
         topics,
         devices=plan.devices,
-        days=(now_ms - plan.end_ms) / DAY_MS,
+        days=(now_ms - plan.start_ms) / DAY_MS,
         interval_s=plan.interval_s,
         seed=plan.seed,
         end_ms=now_ms,
         firmware=[firmware],
+        emit_from_ms=plan.end_ms,
     )
-    return stats.readings
+    return now_ms
 
 
 def _start_at_live_edge(bootstrap: str, topic: str, group: str) -> int:
@@ -193,6 +202,14 @@ def _start_at_live_edge(bootstrap: str, topic: str, group: str) -> int:
         consumer.close()
 
 
+def loop_job(defs: Any) -> tuple[Any, list[Any]]:
+    """The fleet's `retrain_job` in `defs` and the selection that only replays and checks
+    history (its `event_history` asset)."""
+    import dagster as dg
+
+    return defs.resolve_job_def("retrain_job"), [dg.AssetKey(["iot_fleet", "event_history"])]
+
+
 def _retrain(first: str, last: str, *, trigger: str, history_only: bool = False) -> Any:
     """Run Dagster's retrain_job (or only its event_history step) over [first, last]."""
     import dagster as dg
@@ -202,12 +219,12 @@ def _retrain(first: str, last: str, *, trigger: str, history_only: bool = False)
     dagster_home(Settings())
     from orchestration.definitions import defs
 
-    job = defs.resolve_job_def("retrain_job")
+    job, history = loop_job(defs)
     with dg.DagsterInstance.get() as instance:
         return job.execute_in_process(
             instance=instance,
             tags={RANGE_START: first, RANGE_END: last, "edaml/trigger": trigger},
-            asset_selection=[dg.AssetKey(["iot_fleet", "event_history"])] if history_only else None,
+            asset_selection=history if history_only else None,
             raise_on_error=False,
         )
 
@@ -320,10 +337,33 @@ def count_by_phase(
     return out
 
 
+def site_devices(plan: Plan, site: str) -> set[str]:
+    """The device ids of one site of the demo's fleet (the fleet depends on the seed only)."""
+    from streaming.sim import SimConfig, Simulator
+
+    fleet = Simulator(SimConfig(devices=plan.devices, seed=plan.seed)).fleet
+    return {d for d, s in zip(fleet.device_ids, fleet.sites, strict=True) if s == site}
+
+
+def of_devices(
+    scored: list[tuple[int, str]],
+    alerts: list[tuple[int, bool, str]],
+    devices: set[str],
+    *,
+    keep: bool,
+) -> tuple[list[int], list[tuple[int, bool]]]:
+    """Scored times and (time, fallback) of alerts of `devices` (keep) or of the others (pure)."""
+    return (
+        [ts for ts, d in scored if (d in devices) == keep],
+        [(ts, fb) for ts, fb, d in alerts if (d in devices) == keep],
+    )
+
+
 def _read_outputs(
     bootstrap: str, scored: str, alerts: str
-) -> tuple[list[int], list[tuple[int, bool]]]:
-    """Event times of every committed scored record and (event time, fallback) of each alert."""
+) -> tuple[list[tuple[int, str]], list[tuple[int, bool, str]]]:
+    """(event time, device) of every committed scored record and (event time, fallback,
+    device) of each alert."""
     import uuid
 
     from confluent_kafka import TopicPartition
@@ -331,8 +371,8 @@ def _read_outputs(
     from streaming.kafka import make_consumer, watermarks
 
     consumer = make_consumer(bootstrap, f"edaml-demo-count-{uuid.uuid4().hex[:8]}")
-    scored_ts: list[int] = []
-    alert_rows: list[tuple[int, bool]] = []
+    scored_ts: list[tuple[int, str]] = []
+    alert_rows: list[tuple[int, bool, str]] = []
     try:
         for topic in (scored, alerts):
             ends = {p: hi for p, (lo, hi) in watermarks(consumer, topic).items() if hi > lo}
@@ -343,11 +383,13 @@ def _read_outputs(
                     value, part, off = msg.value(), msg.partition(), msg.offset()
                     if msg.error() is not None or value is None or part is None or off is None:
                         continue
+                    d = json.loads(value)
                     if topic == scored:
-                        scored_ts.append(msg.timestamp()[1])
+                        scored_ts.append((msg.timestamp()[1], str(d.get("device_id"))))
                     else:
-                        d = json.loads(value)
-                        alert_rows.append((msg.timestamp()[1], bool(d.get("fallback"))))
+                        alert_rows.append(
+                            (msg.timestamp()[1], bool(d.get("fallback")), str(d.get("device_id")))
+                        )
                     if off + 1 >= ends.get(part, 0):
                         ends.pop(part, None)
                 # a partition whose last records are transaction markers never yields them
@@ -391,6 +433,7 @@ def demo(
     )
     from streaming.kafka import ensure_topics
     from streaming.producers import backfill, simulate_live
+    from streaming.scoring import DRIFT_MIN_EVENTS
     from streaming.sim import Firmware
 
     t_start = time.monotonic()
@@ -400,9 +443,6 @@ def demo(
     plan = plan_for(datetime.now(UTC).date(), quick=quick, devices=devices, interval_s=interval_s)
     firmware_hist = Firmware(
         "vib-p2p-3.0", FIRMWARE_SENSOR, plan.rollout_ms, scale=FIRMWARE_SCALE, site=FIRMWARE_SITE
-    )
-    firmware_live = Firmware(
-        "vib-p2p-3.0", FIRMWARE_SENSOR, 0, scale=FIRMWARE_SCALE, site=FIRMWARE_SITE
     )
     est = plan.estimate_s(training_s=360.0)
     console.print(
@@ -488,11 +528,11 @@ def demo(
     _step(4, f"days since v1's window replayed and checked: {s_first} .. {s_last}")
     t = mark("history_since", t)
 
-    topup = top_up_today(settings.bootstrap, topics, plan, firmware_hist)
-    if topup:
+    live_from = top_up_today(settings.bootstrap, topics, plan, firmware_hist)
+    if live_from > plan.end_ms:
         console.print(
-            f"   today so far (not a training day): {topup:,} readings up to now, so live "
-            "readings continue the history without a gap",
+            f"   today so far (not a training day): {(live_from - plan.end_ms) / 3_600_000:.1f} h "
+            "of readings up to now; live readings go on from there (same simulation, no seam)",
             highlight=False,
         )
     _start_at_live_edge(settings.bootstrap, topics.sensor_readings, "edaml-scorer")
@@ -531,7 +571,6 @@ def demo(
     t = mark("scorer_start", t)
 
     stop_live = threading.Event()
-    release = threading.Event()
     live_box: dict[str, Any] = {}
 
     def run_live() -> None:
@@ -543,15 +582,15 @@ def demo(
                 rate=plan.live_rate,
                 seed=plan.seed,
                 stop=stop_live,
-                firmware=[firmware_live],
-                held_sites=[FIRMWARE_SITE],
-                release=release,
+                firmware=[firmware_hist],
+                history_start_ms=plan.start_ms,
+                emit_from_ms=live_from,
             )
         except Exception as exc:  # shown in the summary; the demo fails on it
             live_box["error"] = exc
 
     live = threading.Thread(target=run_live, daemon=True)
-    t_healthy_ms = int(time.time() * 1000)
+    t_live_ms = int(time.time() * 1000)
     live.start()
     promoted: dict[str, str] = {}
 
@@ -578,18 +617,16 @@ def demo(
                     time.sleep(0.5)  # refresh pace of the view
                 return until()
 
-            feed.phase = f"healthy: {FIRMWARE_SITE} held back, v1 serving"
-            feed.add_event(f"live: {plan.live_rate:.1f} readings/s, {FIRMWARE_SITE} held back")
-            tick(lambda: False, plan.healthy_s)
-            t = mark("healthy", t)
-            t_drift_ms = int(time.time() * 1000)
-            release.set()
-            feed.phase = f"drift: {FIRMWARE_SITE} online with firmware vib-p2p-3.0 (vibration x{FIRMWARE_SCALE:.2f})"
+            feed.phase = (
+                f"v1 serving; {FIRMWARE_SITE} on firmware vib-p2p-3.0 since "
+                f"{plan.since_range[0]} (vibration x{FIRMWARE_SCALE:.2f}), after v1's window"
+            )
             feed.add_event(
-                f"[fleet] {FIRMWARE_SITE} online, its vibration sensors on firmware vib-p2p-3.0"
+                f"[fleet] live: {plan.live_rate:.1f} readings/s from {plan.devices} devices; "
+                f"drift reports every {DRIFT_MIN_EVENTS} scored readings"
             )
             ok = tick(settled, timeout_min * 60)
-            t = mark("drift_to_v2", t)
+            t = mark("live_until_v2_served", t)
             t_after_ms = int(time.time() * 1000)
             if ok and any(after[m] != v1[m] for m in models):
                 for m in models:
@@ -616,10 +653,17 @@ def demo(
         )
     with console.status("counting scored readings and alerts per phase…"):
         scored_ts, alerts = _read_outputs(settings.bootstrap, topics.scored, topics.alerts)
-    phases = ("healthy", "drift until v2", "after v2")
-    counts = count_by_phase(
-        scored_ts, alerts, [t_healthy_ms, t_drift_ms, t_after_ms, t_end_ms + 60_000]
+    phases = (
+        "v1, healthy sites",
+        f"v1, {FIRMWARE_SITE} (new firmware)",
+        "v2, healthy sites",
+        f"v2, {FIRMWARE_SITE} (new firmware)",
     )
+    east = site_devices(plan, FIRMWARE_SITE)
+    bounds = [t_live_ms, t_after_ms, t_end_ms + 60_000]
+    healthy = count_by_phase(*of_devices(scored_ts, alerts, east, keep=False), bounds)
+    drifted = count_by_phase(*of_devices(scored_ts, alerts, east, keep=True), bounds)
+    counts = [healthy[0], drifted[0], healthy[1], drifted[1]]
     total_s = round(time.monotonic() - t_start, 1)
     summary: dict[str, Any] = {
         "seconds": total_s,

@@ -83,8 +83,14 @@ class Feed:
             self.events.append((time.monotonic() - self.started, text))
 
     def add_sample(self, s: Sample) -> None:
+        """Add a poll; a model whose serving version changed since the last one is an event."""
         with self.lock:
+            prev = self.samples[-1].champions if self.samples else {}
             self.samples.append(s)
+        for name, version in sorted(s.champions.items()):
+            if prev and version and prev.get(name) != version:
+                was = f"v{prev[name]}" if prev.get(name) else "rules"
+                self.add_event(f"[scorer] {name}: now serving v{version} (was {was}), no restart")
 
     def rates(self, seconds: float = 5.0) -> tuple[float, float, float]:
         """Readings/s, model alerts/s and rule alerts/s over the last `seconds`."""

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
-from edaml.commands.demo import DAY_MS, count_by_phase, plan_for
+from edaml.commands.demo import DAY_MS, count_by_phase, of_devices, plan_for, site_devices
 from edaml.commands.demo_live import Feed, Sample, describe_event, parse_metrics, render, total
 from streaming.kafka import retry_leaderless
-from streaming.producers import start_of_day_ms
+from streaming.producers import history_simulator, start_of_day_ms
 from streaming.sim import Firmware, SimConfig, Simulator
 
 
@@ -33,10 +33,9 @@ def test_plan_days_follow_the_date_only() -> None:
     assert p.since_range == ("2026-11-16", "2026-11-28")
     assert p.rollout_ms == p.end_ms - 13 * DAY_MS
     assert p.live_rate == 1.0  # each device at the history's cadence
-    assert (
-        plan_for(date(2026, 11, 29), quick=False, devices=300, interval_s=300).healthy_s
-        > p.healthy_s
-    )
+    assert p.start_ms == p.end_ms - 27 * DAY_MS
+    full = plan_for(date(2026, 11, 29), quick=False, devices=300, interval_s=300)
+    assert full.after_s > p.after_s and full.estimate_s(360) > p.estimate_s(360)
 
 
 def _run(fw: tuple[Firmware, ...], steps: int = 30) -> tuple[Simulator, np.ndarray]:
@@ -78,6 +77,32 @@ def test_phase_counts_and_rates() -> None:
     assert (healthy.scored, healthy.alerts, healthy.alerts_rules) == (2, 1, 0)
     assert (drift.scored, drift.alerts, drift.alerts_rules, drift.alerts_model) == (2, 2, 1, 1)
     assert healthy.alert_rate == 0.5
+
+
+def test_outputs_split_by_site_devices() -> None:
+    scored = [(0, "a"), (1, "b"), (2, "a"), (3, "c")]
+    alerts = [(0, False, "a"), (3, True, "c")]
+    assert of_devices(scored, alerts, {"a"}, keep=True) == ([0, 2], [(0, False)])
+    assert of_devices(scored, alerts, {"a"}, keep=False) == ([1, 3], [(3, True)])
+    plan = plan_for(date(2026, 11, 29), quick=True, devices=300, interval_s=300)
+    sites = [site_devices(plan, s) for s in ("plant-north", "plant-south", "plant-east")]
+    assert all(sites) and sum(map(len, sites)) == 300 and len(set().union(*sites)) == 300
+
+
+def test_live_readings_continue_the_history_simulation() -> None:
+    """The live producer's simulator, fast-forwarded over the history's steps, gives exactly the
+    readings the history would have gone on with (same devices, state and phase: no seam)."""
+    start = 1_795_910_400_000
+    fw = (Firmware("p2p", "vibration", start + 5 * 300_000, scale=2.0, site="plant-east"),)
+    hist = history_simulator(40, 3, start, 300.0, fw)
+    steps = [hist.step() for _ in range(30)]
+    live = history_simulator(40, 3, start, 300.0, fw)
+    while live.step_time_ms(live.steps_done) < start + 20 * 300_000:
+        live.step()
+    for want in steps[20:]:
+        got = live.step()
+        assert np.array_equal(got.ts_ms, want.ts_ms)
+        assert np.array_equal(got.values, want.values, equal_nan=True)
 
 
 def test_metrics_parsing_sums_labels() -> None:
@@ -137,6 +162,9 @@ def test_view_shows_rates_and_versions() -> None:
     console.print(render(feed, "demo"))
     out = console.export_text()
     assert "10" in out and "2.0 | 1.0" in out and "v1" in out and "plant-east online" in out
+    # a hot swap seen in /status is an event of the view
+    feed.add_sample(Sample(4.0, 21, 4, 2, 0, {"iot-anomaly": "2"}, True))
+    assert feed.events[-1][1] == "[scorer] iot-anomaly: now serving v2 (was v1), no restart"
 
 
 def test_leaderless_calls_are_retried_then_given_up() -> None:
