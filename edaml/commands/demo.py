@@ -33,7 +33,6 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -132,6 +131,17 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _quiet() -> None:
+    """The demo's terminal shows its steps and the live view: the libraries' own INFO logs and
+    download progress bars stay out of it (the servers' logs are under EDAML_HOME/logs)."""
+    import logging
+    import os
+
+    for name in ("alembic", "great_expectations", "mlflow", "dagster", "streaming", "py.warnings"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
 def _step(n: int, text: str) -> None:
     console.print(f"[bold]{n}.[/bold] {text}", highlight=False)
 
@@ -223,6 +233,8 @@ def _retrain(first: str, last: str, *, trigger: str, history_only: bool = False)
     with dg.DagsterInstance.get() as instance:
         return job.execute_in_process(
             instance=instance,
+            # the run's events are on its page in the Dagster UI; the terminal shows the steps
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             tags={RANGE_START: first, RANGE_END: last, "edaml/trigger": trigger},
             asset_selection=history if history_only else None,
             raise_on_error=False,
@@ -270,32 +282,6 @@ def _gate_table(result: Any) -> tuple[Table, list[str]]:
                 )
     failed = [ev.check_name for ev in result.get_asset_check_evaluations() if not ev.passed]
     return table, failed
-
-
-def _ensure_sensor_running(name: str = "drift_sensor") -> str:
-    """Start the drift sensor in the stack's Dagster (a no-op when it runs by default)."""
-    import subprocess
-
-    from edaml.commands.train import dagster_home
-    from edaml.stack import REPO_ROOT
-
-    dagster_home(Settings())
-    proc = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("dagster")),
-            "sensor",
-            "start",
-            name,
-            "-w",
-            str(REPO_ROOT / "workspace.yaml"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        timeout=300,
-    )
-    out = (proc.stdout + proc.stderr).strip().splitlines()
-    return out[-1] if out else f"exit {proc.returncode}"
 
 
 def _wait(cond: Callable[[], bool], timeout: float, every: float = 1.0) -> bool:
@@ -437,6 +423,7 @@ def demo(
     from streaming.sim import Firmware
 
     t_start = time.monotonic()
+    _quiet()
     settings = Settings()
     stack = Stack(settings)
     topics = settings.topics
@@ -474,8 +461,11 @@ def demo(
         1,
         f"stack up, topics ready (Dagster http://{settings.host}:{settings.dagster_port}, MLflow {settings.tracking_uri})",
     )
-    sensor = _ensure_sensor_running()
-    console.print(f"   drift sensor: {sensor}", highlight=False)
+    console.print(
+        "   Dagster's drift sensor and daily schedule run by default "
+        f"(http://{settings.host}:{settings.dagster_port}/automation)",
+        highlight=False,
+    )
     t = mark("stack", t)
 
     have = _history_count(settings.bootstrap, topics.sensor_readings)

@@ -219,7 +219,9 @@ def simulate(
 
 def backfill(
     devices: Annotated[int, typer.Option(help="Simulated devices")] = 1000,
-    days: Annotated[float, typer.Option(help="Days of history, ending now")] = 14.0,
+    days: Annotated[
+        float, typer.Option(help="Whole days of history, ending at midnight UTC")
+    ] = 14.0,
     interval_s: Annotated[float, typer.Option(help="Seconds between readings of a device")] = 60.0,
     seed: Annotated[int, typer.Option(help="Random seed")] = 0,
     labels: Annotated[
