@@ -111,6 +111,44 @@ def count_live_ids(ht: np.ndarray, dev: np.ndarray, horizon: int, only: int) -> 
 
 
 @njit(cache=True)
+def ids_of_slots(
+    ht: np.ndarray, dev: np.ndarray, horizon: int, want: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Live entries (hash, event time) of the slots where `want` is true, grouped by slot:
+    rows `starts[s]:starts[s + 1]` are slot s's (for the state snapshots)."""
+    counts = np.zeros(len(dev) + 1, dtype=np.int64)
+    for k in range(len(ht)):
+        s = ht[k, HT_SLOT]
+        if s != EMPTY and want[s] and ht[k, HT_TS] > dev[s, MX] - horizon:
+            counts[s + 1] += 1
+    starts = np.cumsum(counts)
+    fill = starts[:-1].copy()
+    out = np.empty((starts[-1], 2), dtype=np.int64)
+    for k in range(len(ht)):
+        s = ht[k, HT_SLOT]
+        if s != EMPTY and want[s] and ht[k, HT_TS] > dev[s, MX] - horizon:
+            out[fill[s], 0] = ht[k, HT_H]
+            out[fill[s], 1] = ht[k, HT_TS]
+            fill[s] += 1
+    return out, starts
+
+
+@njit(cache=True)
+def insert_ids(ht: np.ndarray, rows: np.ndarray) -> int:
+    """Insert rows (hash, event time, slot) into the table (room is the caller's); returns
+    how many were new."""
+    n = 0
+    for i in range(len(rows)):
+        k = _ht_find(ht, rows[i, 0], rows[i, 2])
+        if ht[k, HT_SLOT] == EMPTY:
+            n += 1
+        ht[k, HT_H] = rows[i, 0]
+        ht[k, HT_TS] = rows[i, 1]
+        ht[k, HT_SLOT] = rows[i, 2]
+    return n
+
+
+@njit(cache=True)
 def _contrib(
     sums_w: np.ndarray,
     sign: int,

@@ -57,13 +57,14 @@ path compares the ids themselves.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from features._kernel import Plan
 from features._pools import KernelState, ensure_compiled
+from features._snapshot import export_slots, import_records
 from features.definitions import FeatureSet
 from features.readings import SensorReading
 
@@ -109,6 +110,9 @@ class OnlineFeatures:
     def _reset(self) -> None:
         self._st = KernelState(self._plan)
         self._slots: dict[str, int] = {}
+        #: slots whose state changed since `take_changes` (for the state snapshots)
+        self._touched = np.zeros(len(self._st.dev), dtype=np.bool_)
+        self._removed: set[str] = set()
         self.late_count = 0
         self.duplicate_count = 0
 
@@ -125,6 +129,7 @@ class OnlineFeatures:
         out = np.empty((1, self._plan.n_features))
         st = self._st
         st.run(self._one_slot, self._one_ts, self._one_eh, X, out, self._rows, self._one_flag)
+        self._touch(self._one_slot)
         flag = int(self._one_flag[0])
         if flag == _DUP:
             self.duplicate_count += 1
@@ -184,6 +189,7 @@ class OnlineFeatures:
             self._rows = np.arange(n, dtype=np.int64)
         ts = np.ascontiguousarray(ts_ms, dtype=np.int64)
         self._st.run(slot, ts, event_hash, X, out, self._rows, flags)
+        self._touch(slot)
         dup = flags == _DUP
         late = flags == _LATE
         self.duplicate_count += int(dup.sum())
@@ -212,7 +218,54 @@ class OnlineFeatures:
         idle = [d for d, s in self._slots.items() if mx[s] < before_ms]
         if idle:
             self._st.free_slots([self._slots.pop(d) for d in idle])
+            self._removed.update(idle)
         return len(idle)
+
+    # ── state snapshots (streaming.serving.snapshots) ────────────────────────────────────
+    def _touch(self, slots: np.ndarray) -> None:
+        if len(self._touched) < len(self._st.dev):
+            grown = np.zeros(len(self._st.dev), dtype=np.bool_)
+            grown[: len(self._touched)] = self._touched
+            self._touched = grown
+        self._touched[slots] = True
+
+    def take_changes(self) -> tuple[list[str], list[str]]:
+        """(devices whose state changed, devices forgotten) since the last call; the tracking
+        starts afresh."""
+        touched = self._touched
+        changed = [d for d, s in self._slots.items() if s < len(touched) and touched[s]]
+        removed = sorted(self._removed - self._slots.keys())
+        self._touched = np.zeros(len(self._st.dev), dtype=np.bool_)
+        self._removed = set()
+        return changed, removed
+
+    def mark_changed(self, devices: Iterable[str], removed: Iterable[str] = ()) -> None:
+        """Count `devices` as changed again (and `removed` as forgotten): their snapshot was
+        not committed."""
+        slots = [s for d in devices if (s := self._slots.get(d)) is not None]
+        if slots:
+            self._touch(np.asarray(slots, dtype=np.int64))
+        self._removed.update(removed)
+
+    def devices(self) -> list[str]:
+        return list(self._slots)
+
+    def has_device(self, device_id: str) -> bool:
+        return device_id in self._slots
+
+    def export_devices(self, devices: Sequence[str]) -> list[bytes]:
+        """The state of each device (known to this instance) as one record (`features._snapshot`)."""
+        return export_slots(self._st, [self._slots[d] for d in devices])
+
+    def import_devices(self, devices: Sequence[str], records: Sequence[bytes]) -> None:
+        """Restore devices from their records (devices already known are replaced). Raises
+        `features._snapshot.SnapshotError` for a bad record, before anything is changed."""
+        known = [self._slots[d] for d in devices if d in self._slots]
+        slots = import_records(self._st, records)  # checks every record first
+        if known:
+            self._st.free_slots(known)
+        for d, s in zip(devices, slots, strict=True):
+            self._slots[d] = s
 
     @property
     def device_count(self) -> int:

@@ -62,6 +62,10 @@ class PartitionedFeatures:
         fs = getattr(probe, "feature_set", None)
         #: event time a rebuild must cover for exact features (0: the features keep no history)
         self.rebuild_horizon_ms: int = int(getattr(fs, "rebuild_horizon_ms", 0))
+        #: the feature set's version (a snapshot of another is not restored)
+        self.version: str = str(getattr(fs, "version", ""))
+        #: whether a partition's state can be written as records and restored from them
+        self.supports_snapshots: bool = hasattr(probe, "export_devices")
 
     def _get(self, key: PartitionKey) -> Any:
         inst = self._parts.get(key)

@@ -83,6 +83,11 @@ class ScorerMetrics:
         self.batch_seconds = Histogram(
             "edaml_scorer_batch_seconds", "Scoring time of one micro-batch", registry=r
         )
+        self.snapshot_seconds = Histogram(
+            "edaml_scorer_snapshot_seconds",
+            "Time to write one transaction's share of the state snapshot",
+            registry=r,
+        )
         self.lag = Gauge(
             "edaml_scorer_consumer_lag", "Records behind the high watermark", registry=r
         )

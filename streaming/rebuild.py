@@ -51,6 +51,12 @@ class RebuildStats:
     incomplete: list[str] = field(default_factory=list)
     #: per partition: (first offset re-read, committed offset, newest event time T in ms)
     ranges: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    #: "re-read" (the last horizon of input) or "snapshot" (state topic, then input since it)
+    source: str = "re-read"
+    #: why the snapshot was not used (a re-read that is a fallback)
+    reason: str | None = None
+    #: devices imported from the snapshot
+    devices: int = 0
 
     @property
     def complete(self) -> bool:
@@ -59,6 +65,9 @@ class RebuildStats:
     def as_dict(self) -> dict[str, Any]:
         return {
             "complete": self.complete,
+            "source": self.source,
+            "reason": self.reason,
+            "devices": self.devices,
             "partitions": self.partitions,
             "records": self.records,
             "readings": self.readings,
@@ -68,14 +77,18 @@ class RebuildStats:
         }
 
 
-def _read_ranges(
+def read_ranges(
     consumer: Consumer,
     ranges: dict[PartitionKey, tuple[int, int]],
     timeout_s: float,
     incomplete: list[str],
+    *,
+    strict: bool = False,
 ) -> Iterator[Message]:
     """Records of every [start, end) in `ranges` (read_committed), in each partition's order;
-    partitions that could not be read to their end are added to `incomplete`."""
+    partitions that could not be read to their end are added to `incomplete`. `strict`: only
+    a position at the end counts as done (no stop after an idle second: a transaction still
+    open is waited for until the timeout)."""
     todo = {k: v for k, v in ranges.items() if v[0] < v[1]}
     if not todo:
         return
@@ -116,11 +129,11 @@ def _read_ranges(
                     consumer.pause([TopicPartition(key[0], key[1])])
             now = time.monotonic()
             idle = now - last_msg > (IDLE_S if seen_any else 10 * IDLE_S)
-            if todo and idle and now <= deadline and _broker_answers(consumer, todo):
+            if todo and idle and not strict and now <= deadline and _broker_answers(consumer, todo):
                 # the broker is there and has nothing more for us: the rest of the range is
                 # hidden from read_committed (aborted records, transaction markers)
                 return
-            if todo and (idle or now > deadline):
+            if todo and ((idle and not strict) or now > deadline):
                 log.warning("rebuild: stopped early on %s (nothing more readable)", sorted(todo))
                 incomplete.extend(f"{t}[{p}]" for t, p in sorted(todo))
                 return
@@ -156,14 +169,7 @@ def read_window(
     st.partitions = len(todo)
     if not todo or horizon_ms <= 0:
         return
-    overrides = {
-        **{k: v for k, v in conf.items() if k not in ("bootstrap.servers", "group.id")},
-        # large fetches: a rebuild reads whole hours of a partition at once
-        "max.partition.fetch.bytes": 8 * 1024 * 1024,
-        "fetch.max.bytes": 64 * 1024 * 1024,
-    }
-    group = f"{conf.get('group.id', 'edaml')}-rebuild-{uuid.uuid4().hex[:8]}"
-    consumer = make_consumer(conf["bootstrap.servers"], group, **overrides)
+    consumer = _rebuild_consumer(conf)
     t0 = time.perf_counter()
     try:
         ends: dict[PartitionKey, int] = {}
@@ -175,7 +181,7 @@ def read_window(
         # 1. T per partition: the newest record timestamp among the last records before C
         newest: dict[PartitionKey, int] = {}
         tail = {k: (max(lows[k], c - TAIL_RECORDS), c) for k, c in ends.items()}
-        for m in _read_ranges(consumer, tail, timeout_s, st.incomplete):
+        for m in read_ranges(consumer, tail, timeout_s, st.incomplete):
             key = (m.topic() or "", m.partition() or 0)
             newest[key] = max(newest.get(key, -1), m.timestamp()[1])
         # 2. the first offset at or after T - horizon (records before it are all older)
@@ -188,21 +194,62 @@ def read_window(
                 starts[key] = (max(first, lows[key]), ends[key])
                 st.ranges[f"{tp.topic}[{tp.partition}]"] = (starts[key][0], ends[key], newest[key])
         # 3. re-read [start, C)
-        for m in _read_ranges(consumer, starts, timeout_s, st.incomplete):
-            st.records += 1
-            value = m.value()
-            try:
-                if value is None:
-                    raise ValueError("null value")
-                reading = contract.parse_reading(value)
-            except Exception:  # bad records went to the DLQ when first consumed
-                st.skipped += 1
-                continue
-            st.readings += 1
-            yield (m.topic() or "", m.partition() or 0), reading
+        for key, _off, reading in _readings(consumer, starts, timeout_s, st, contract):
+            yield key, reading
     finally:
         consumer.close()
         st.seconds = time.perf_counter() - t0
+
+
+def _readings(
+    consumer: Consumer,
+    ranges: dict[PartitionKey, tuple[int, int]],
+    timeout_s: float,
+    st: RebuildStats,
+    contract: ReadingContract,
+) -> Iterator[tuple[PartitionKey, int, SensorReading]]:
+    """Valid readings of `ranges` as (partition, offset, reading); bad records counted."""
+    for m in read_ranges(consumer, ranges, timeout_s, st.incomplete):
+        st.records += 1
+        value = m.value()
+        try:
+            if value is None:
+                raise ValueError("null value")
+            reading = contract.parse_reading(value)
+        except Exception:  # bad records went to the DLQ when first consumed
+            st.skipped += 1
+            continue
+        st.readings += 1
+        yield (m.topic() or "", m.partition() or 0), m.offset() or 0, reading
+
+
+def read_since(
+    conf: dict[str, Any],
+    ranges: dict[PartitionKey, tuple[int, int]],
+    *,
+    timeout_s: float = 300.0,
+    stats: RebuildStats | None = None,
+    contract: ReadingContract = GENERIC,
+) -> Iterator[tuple[PartitionKey, int, SensorReading]]:
+    """Valid readings of each partition's [start, end) as (partition, offset, reading), in
+    each partition's arrival order (a restore's catch-up after its snapshot)."""
+    st = stats if stats is not None else RebuildStats()
+    consumer = _rebuild_consumer(conf)
+    try:
+        yield from _readings(consumer, ranges, timeout_s, st, contract)
+    finally:
+        consumer.close()
+
+
+def _rebuild_consumer(conf: dict[str, Any]) -> Consumer:
+    overrides = {
+        **{k: v for k, v in conf.items() if k not in ("bootstrap.servers", "group.id")},
+        # large fetches: a rebuild reads whole hours of a partition at once
+        "max.partition.fetch.bytes": 8 * 1024 * 1024,
+        "fetch.max.bytes": 64 * 1024 * 1024,
+    }
+    group = f"{conf.get('group.id', 'edaml')}-rebuild-{uuid.uuid4().hex[:8]}"
+    return make_consumer(conf["bootstrap.servers"], group, **overrides)
 
 
 def group_by_partition(

@@ -55,6 +55,15 @@ class ServeConfig:
     #: set's `rebuild_horizon_ms`, which makes the rebuilt features exact; less is faster)
     rebuild_horizon_ms: int | None = None
     rebuild_timeout_s: float = 300.0
+    #: per-device state checkpointed to the state topic with the offsets, restored on
+    #: assignment (the re-read is the fallback); off: every assignment re-reads
+    snapshots: bool = True
+    #: how often the devices changed since the last round are written (the snapshot's age)
+    snapshot_interval_s: float = 10.0
+    #: device records one transaction carries at most (a round spreads over transactions)
+    snapshot_max_devices: int = 2000
+    #: a snapshot not read to its end within this long fails the restore (retried)
+    snapshot_timeout_s: float = 60.0
     #: readings whose event time is further ahead of the clock go to the DLQ
     future_skew_ms: int = DEFAULT_FUTURE_SKEW_MS
     #: readings further behind their partition's newest event time go to the DLQ (None: off)

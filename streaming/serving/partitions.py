@@ -18,12 +18,14 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+from features._snapshot import SnapshotError
 from features.readings import SensorReading
 from streaming.device_state import PartitionedFeatures, PartitionKey
 from streaming.kafka import consumer_config
-from streaming.rebuild import RebuildStats, group_by_partition, read_window
+from streaming.rebuild import RebuildStats, group_by_partition, read_since, read_window
 from streaming.serving.config import ServeConfig
 from streaming.serving.event_time import EventTimePolicy
+from streaming.serving.snapshots import Restored, Snapshots
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,20 @@ class PartitionStates:
         self.pending: set[PartitionKey] = set()
         self.rebuilds: list[RebuildStats] = []
         self.evicted = 0
+        #: why the last recovery failed (None: it did not)
+        self.last_error: str | None = None
+        self.snapshots: Snapshots | None = None
+        if cfg.snapshots and self.features.supports_snapshots:
+            self.snapshots = Snapshots(
+                bootstrap=cfg.bootstrap,
+                topic=cfg.topics.scorer_state,
+                group=cfg.group,
+                feature_set=self.features.version,
+                interval_s=cfg.snapshot_interval_s,
+                max_devices=cfg.snapshot_max_devices,
+                timeout_s=cfg.snapshot_timeout_s,
+                client_conf=self.client_conf,
+            )
         self._retry_at = 0.0
         self._backoff = RETRY_MIN_S
         self._last_evict = time.monotonic()
@@ -91,6 +107,8 @@ class PartitionStates:
         ks = list(keys)
         self.features.drop(ks)
         self.event_time.forget(ks)
+        if self.snapshots is not None:
+            self.snapshots.forget(ks)
 
     def forget_dirty(self) -> None:
         """Drop the state of partitions that took records of an aborted transaction."""
@@ -129,13 +147,21 @@ class PartitionStates:
             for tp in committed:
                 self.features.reset((tp.topic, tp.partition))
                 self.event_time.forget([(tp.topic, tp.partition)])
-            stats = self._rebuild(committed)
-            if not stats.complete:
-                raise TimeoutError(f"rebuild stopped early on {stats.incomplete}")
+            if self.snapshots is None:
+                stats = self._rebuild(committed)
+                if not stats.complete:
+                    raise TimeoutError(f"rebuild stopped early on {stats.incomplete}")
+            else:
+                self._restore(consumer, committed, self.snapshots)
             for tp in committed if seek else []:  # resume where the state ends
                 target = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
                 consumer.seek(TopicPartition(tp.topic, tp.partition, target))
         except Exception as exc:  # the broker away, a rebuild cut short: retry later
+            for tp in todo:  # never partial state: what was restored is dropped again
+                self.features.drop([(tp.topic, tp.partition)])
+                if self.snapshots is not None:
+                    self.snapshots.forget([(tp.topic, tp.partition)])
+            self.last_error = f"{type(exc).__name__}: {exc}"
             self._retry_at = time.monotonic() + self._backoff
             log.warning(
                 "state of partitions %s not recovered (%s); retrying in %.1fs",
@@ -148,10 +174,98 @@ class PartitionStates:
         if seek:
             consumer.resume(todo)
         self.pending.clear()
+        self.last_error = None
         self._backoff = RETRY_MIN_S
 
-    def _rebuild(self, committed: list[TopicPartition]) -> RebuildStats:
-        stats = RebuildStats()
+    def _restore(
+        self, consumer: Consumer, committed: list[TopicPartition], snaps: Snapshots
+    ) -> None:
+        """Each partition from its snapshot and the input since; the others by a re-read."""
+        t0 = time.perf_counter()
+        keys = [(tp.topic, tp.partition) for tp in committed]
+        got = snaps.read(keys)  # raises when a snapshot cannot be read to its end
+        usable: dict[PartitionKey, tuple[int, Restored]] = {}
+        fallback: list[tuple[TopicPartition, str]] = []
+        for tp in committed:
+            key = (tp.topic, tp.partition)
+            r = got[key]
+            low, _hi = consumer.get_watermark_offsets(TopicPartition(*key), timeout=10)
+            reason = snaps.why_not(r, tp.offset, low)
+            if reason is None:
+                try:
+                    devices = list(r.devices)
+                    self.features.instances[key].import_devices(
+                        devices, [r.devices[d][1] for d in devices]
+                    )
+                except SnapshotError as exc:
+                    self.features.reset(key)
+                    reason = f"corrupt snapshot: {exc}"
+            if reason is None:
+                usable[key] = (tp.offset, r)
+            else:
+                fallback.append((tp, reason))
+        if usable:
+            self._catch_up(usable, snaps, t0)
+        if fallback:
+            reasons = "; ".join(f"{tp.partition}: {why}" for tp, why in fallback)
+            log.info("state of partitions %s re-read from the input (%s)",
+                     [tp.partition for tp, _ in fallback], reasons)  # fmt: skip
+            stats = self._rebuild([tp for tp, _ in fallback], reason=reasons)
+            if not stats.complete:
+                raise TimeoutError(f"rebuild stopped early on {stats.incomplete}")
+            for tp, _ in fallback:
+                key = (tp.topic, tp.partition)
+                inst = self.features.instances[key]
+                snaps.rebuilt(key, tp.offset, inst.devices(), got[key])
+
+    def _catch_up(
+        self, usable: dict[PartitionKey, tuple[int, Restored]], snaps: Snapshots, t0: float
+    ) -> None:
+        """Input since each snapshot's marker, each device from its own record's offset on."""
+        stats = RebuildStats(source="snapshot", partitions=len(usable))
+        stats.devices = sum(len(r.devices) for _c, r in usable.values())
+        for key, (_c, r) in usable.items():
+            assert r.marker is not None
+            if r.marker.watermark is not None:
+                self.event_time.observe(key, r.marker.watermark)
+        ranges = {k: (r.marker.offset, c) for k, (c, r) in usable.items() if r.marker}
+        since = {
+            k: {d: off for d, (off, _rec) in r.devices.items()} for k, (_c, r) in usable.items()
+        }
+        conf = consumer_config(self.cfg.bootstrap, f"{self.cfg.group}-rebuild", **self.client_conf)
+        items = read_since(
+            conf, ranges, timeout_s=self.cfg.rebuild_timeout_s, stats=stats,
+            contract=self.cfg.dataset.contract,
+        )  # fmt: skip
+
+        def fresh() -> Any:
+            for key, off, reading in items:
+                first = since[key].get(reading.device_id)
+                if first is None or off >= first:
+                    yield key, reading
+
+        group_by_partition(fresh(), self._feed)
+        stats.seconds = time.perf_counter() - t0
+        self.rebuilds.append(stats)
+        if not stats.complete:
+            raise TimeoutError(f"catch-up after the snapshot stopped early on {stats.incomplete}")
+        for key, (_c, r) in usable.items():
+            snaps.restored(key, r)
+        log.info(
+            "restored feature state of partitions %s from their snapshots (%d devices) and "
+            "%d records since, in %.2fs",
+            sorted(k[1] for k in usable), stats.devices, stats.records, stats.seconds,
+        )  # fmt: skip
+
+    def _feed(self, key: PartitionKey, readings: list[SensorReading]) -> None:
+        self.features.feed(key, readings)
+        limit = self._future_limit()
+        ok = [r.ts_ms for r in readings if r.ts_ms <= limit]
+        if ok:
+            self.event_time.observe(key, max(ok))
+
+    def _rebuild(self, committed: list[TopicPartition], reason: str | None = None) -> RebuildStats:
+        stats = RebuildStats(reason=reason)
         conf = consumer_config(self.cfg.bootstrap, f"{self.cfg.group}-rebuild", **self.client_conf)
         items = read_window(
             conf,
@@ -161,13 +275,7 @@ class PartitionStates:
             stats=stats,
             contract=self.cfg.dataset.contract,
         )
-        observe = self.event_time.observe
-
-        def feed(key: PartitionKey, readings: list[SensorReading]) -> None:
-            self.features.feed(key, readings)
-            observe(key, max(r.ts_ms for r in readings if r.ts_ms <= self._future_limit()))
-
-        group_by_partition(items, feed)
+        group_by_partition(items, self._feed)
         self.rebuilds.append(stats)
         log.info(
             "rebuilt feature state of partitions %s from %d records (%d valid, %d skipped) "

@@ -438,6 +438,18 @@ class ScorerService:
             except BufferError:
                 self.txn.producer.poll(0.05)  # local queue full: let deliveries drain
 
+    def _produce_state(
+        self, topic: str, *, key: bytes, value: bytes | None, partition: int
+    ) -> None:
+        """One record of the state snapshot (a tombstone when `value` is None)."""
+        assert self.txn is not None
+        while True:
+            try:
+                self.txn.producer.produce(topic, key=key, value=value, partition=partition)
+                return
+            except BufferError:
+                self.txn.producer.poll(0.05)
+
     def _dlq(self, m: Message, stage: str, exc: BaseException) -> None:
         headers = dlq_headers(m, stage, exc, self.instance_id)
         self._produce(self.cfg.topics.dlq, m.key(), m.value() or b"", headers)
@@ -454,6 +466,9 @@ class ScorerService:
             except Exception:
                 break
         now = time.monotonic()
+        snaps = self.parts.snapshots
+        if not self.txn.open and snaps is not None and snaps.has_work(now):
+            self.txn.begin()  # a snapshot to write (after a re-read) with no input to carry it
         if now - self._last_report >= self.cfg.report_interval_s:
             self._last_report = now
             pending.extend(collect_reports(self.slots))
@@ -473,7 +488,23 @@ class ScorerService:
     def _commit(self) -> None:
         assert self.consumer is not None and self.txn is not None
         input_ts = self.txn.input_ts
-        self.txn.commit(self.consumer, self._assignment)
+        positions = self.txn.positions(self.consumer, self._assignment)
+        snaps = self.parts.snapshots
+        if snaps is not None:  # the state, valid at these positions, in the same transaction
+            t0 = time.perf_counter()
+            ready = {
+                (tp.topic, tp.partition): tp.offset
+                for tp in positions
+                if (tp.topic, tp.partition) not in self.parts.pending
+            }
+            snaps.write(
+                self._produce_state, self.features, ready, self.parts.event_time.watermarks,
+                time.monotonic(),
+            )  # fmt: skip
+            self.metrics.snapshot_seconds.observe(time.perf_counter() - t0)
+        self.txn.commit(self.consumer, self._assignment, positions)
+        if snaps is not None:
+            snaps.committed()
         now = time.monotonic()
         lat = (time.time() * 1000 - np.asarray(input_ts, dtype=np.float64)) / 1000
         self.metrics.latency.observe_many(np.maximum(lat, 0.0))
@@ -495,6 +526,7 @@ class ScorerService:
         if caused_by_data(exc) and not isinstance(exc, ConsumerFailed):
             self.bisect.failed(self.txn.records, self.txn.only, exc)
         self._guard(self.txn.abort)
+        self._snapshot_aborted()
         self._guard(lambda: self.parts.rewind(self.consumer))
 
     def _after_timeout_abort(self, exc: Fenced) -> None:
@@ -511,6 +543,7 @@ class ScorerService:
         self.txn.open = False
         self.txn.started = 0.0
         self.txn.recreate()
+        self._snapshot_aborted()
         self._guard(lambda: self.parts.rewind(self.consumer))
 
     def _guard(self, action: Any) -> None:
@@ -563,6 +596,11 @@ class ScorerService:
             except Fenced:
                 self._running.clear()  # raised again by the next commit attempt, if any
                 self.fenced = True
+        self._snapshot_aborted()
+
+    def _snapshot_aborted(self) -> None:
+        if self.parts.snapshots is not None:
+            self.parts.snapshots.aborted()
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._abort_on_rebalance()
@@ -617,12 +655,23 @@ class ScorerService:
             "evicted_devices": self.parts.evicted,
             "batch_limit": self.bisect.limit,
             "registry_error": self.watcher.registry_error,
+            "restore_error": self.parts.last_error,
+            "snapshots": None
+            if self.parts.snapshots is None
+            else {
+                "topic": self.parts.snapshots.topic,
+                "records_written": self.parts.snapshots.records_written,
+                "bytes_written": self.parts.snapshots.bytes_written,
+                "partitions_behind": self.parts.snapshots.behind(),
+            },
             "rebuild": {
                 "count": len(rebuilds),
                 "records": sum(r.records for r in rebuilds),
                 "seconds": round(sum(r.seconds for r in rebuilds), 3),
                 "last": rebuilds[-1].as_dict() if rebuilds else None,
             },
+            # the last recoveries: from a snapshot, or re-read (with the reason)
+            "restores": [r.as_dict() for r in rebuilds[-8:]],
             "models": {
                 n: {
                     "champion": s.champion.version if s.champion else None,

@@ -141,10 +141,22 @@ class Checkpoint:
             or (now - self.started) * 1000 >= self.cfg.commit_interval_ms
         )
 
-    def commit(self, consumer: Consumer, assignment: list[TopicPartition]) -> None:
-        positions = (
-            [tp for tp in consumer.position(assignment) if tp.offset >= 0] if assignment else []
-        )
+    def positions(
+        self, consumer: Consumer, assignment: list[TopicPartition]
+    ) -> list[TopicPartition]:
+        """The offsets this transaction commits: the consumer's positions."""
+        if not assignment:
+            return []
+        return [tp for tp in consumer.position(assignment) if tp.offset >= 0]
+
+    def commit(
+        self,
+        consumer: Consumer,
+        assignment: list[TopicPartition],
+        positions: list[TopicPartition] | None = None,
+    ) -> None:
+        if positions is None:
+            positions = self.positions(consumer, assignment)
         try:
             if self.exactly_once:
                 if positions:

@@ -6,10 +6,14 @@ A day of a small fleet's history goes to Kafka; the test reads it back, computes
 features (`features.batch.compute_features`), trains an IsolationForest on them and registers
 it; then `edaml serve` (a subprocess, no `--feature-set` flag) scores the topic (its ops
 endpoints are checked while it runs) and stops on SIGTERM. The next 90 minutes of readings go to
-Kafka, a second run rebuilds its per-device state from the input before its committed offsets
-(the 1 h and 24 h windows need most of the day) and scores them, and is killed with SIGKILL;
-another 90 minutes, a third run. Every committed score equals the model's score of the batch
-features of the whole history.
+Kafka, a second run restores its per-device state from the state snapshot the first wrote
+(`streaming.serving.snapshots`: in the same transactions as its offsets) and scores them, and is
+killed with SIGKILL; another 90 minutes, a third run restores from the snapshot plus the input
+since it. Then the fallbacks: a corrupt device record, and a snapshot of another feature-set
+version, each followed by another 90 minutes and a run that re-reads the input instead (the
+first run's path: the 1 h and 24 h windows need most of the day). Every committed score equals
+the model's score of the batch features of the whole history: restored or re-read, the state is
+the uninterrupted one.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from features.contract_bulk import encode_readings_bulk, reading_prefixes
 from features.ml.reference import histograms
 from features.model_card import ModelCard
 from features.spec import load_spec
+from streaming.kafka import make_producer
 from streaming.producers import EventSink
 from streaming.registry import log_model_version
 from streaming.sim import SimConfig, Simulator
@@ -206,10 +211,41 @@ class Serve:
             self.proc.kill()
 
 
+def _state_records(bootstrap: str, topics: Topics) -> dict[tuple[int, bytes], Any]:
+    """The latest committed record of each (partition, key) of the state topic."""
+    latest: dict[tuple[int, bytes], Any] = {}
+    for m in read_to_end(bootstrap, topics.scorer_state, topics.partitions):
+        latest[(m.partition(), m.key() or b"")] = m
+    return latest
+
+
+def _corrupt_a_device(bootstrap: str, topics: Topics) -> int:
+    """A device's latest state record with a damaged body; returns its partition."""
+    latest = _state_records(bootstrap, topics)
+    m = next(m for (_p, k), m in sorted(latest.items()) if k.startswith(b"d:") and m.value())
+    value = bytearray(m.value())
+    value[-10] ^= 0xFF
+    p = make_producer(bootstrap)
+    p.produce(topics.scorer_state, bytes(value), m.key(), partition=m.partition())
+    p.flush(30)
+    return int(m.partition())
+
+
+def _other_version(bootstrap: str, topics: Topics) -> int:
+    """One partition's marker rewritten as if made for another feature-set version."""
+    latest = _state_records(bootstrap, topics)
+    m = next(m for (_p, k), m in sorted(latest.items()) if k == b"m")
+    marker = {**orjson.loads(m.value()), "feature_set": "fs-000000000000"}
+    p = make_producer(bootstrap)
+    p.produce(topics.scorer_state, orjson.dumps(marker), b"m", partition=m.partition())
+    p.flush(30)
+    return int(m.partition())
+
+
 def test_serve_scores_like_the_batch_features_of_the_full_history_across_restarts(
     kafka_bootstrap: str, mlflow_tracking_uri: str, topics: Topics, tmp_path: Path
 ) -> None:
-    fleet = Fleet(kafka_bootstrap, topics.sensor_readings, steps=DAY_STEPS + 2 * MORE_STEPS)
+    fleet = Fleet(kafka_bootstrap, topics.sensor_readings, steps=DAY_STEPS + 4 * MORE_STEPS)
     n1 = fleet.produce(DAY_STEPS)
     history = _history(kafka_bootstrap, topics)
     feats = compute_features(history, FEATURE_SET)
@@ -240,26 +276,50 @@ def test_serve_scores_like_the_batch_features_of_the_full_history_across_restart
         )
         assert _get(port, "/nothing")[0] == 404
         collect(kafka_bootstrap, topics.scored, lambda ms: len(ms) >= n1)
+        # the snapshot catches up with the input within a round (10 s) of the last reading
+        serve.status_when(lambda s: s["snapshots"]["partitions_behind"] == 0, timeout=60)
         serve.stop(signal.SIGTERM)
 
-        # 2. a restart after a clean stop: the rebuild re-reads all of day 1 (the horizon is
-        # longer than the history), then scores the next 90 minutes; then SIGKILL
+        # 2. a restart after a clean stop: the state comes from the snapshot (no input
+        # re-read: it is at the committed offsets), then the next 90 minutes; then SIGKILL
         n2 = fleet.produce(MORE_STEPS)
         serve.start()
         status = serve.status_when(lambda s: s["processed"] >= n2)
-        rebuild = status["rebuild"]
-        assert (rebuild["count"], rebuild["records"], rebuild["last"]["skipped"]) == (1, n1, 0)
+        last = status["rebuild"]["last"]
+        assert (last["source"], last["devices"], last["records"]) == ("snapshot", DEVICES, 0)
         collect(kafka_bootstrap, topics.scored, lambda ms: len(ms) >= n1 + n2)
         serve.stop(signal.SIGKILL)
 
-        # 3. a restart after a crash: state rebuilt up to the last committed transaction
+        # 3. a restart after a crash: the snapshot, then the input since its marker
         n3 = fleet.produce(MORE_STEPS)
         serve.start()
         status = serve.status_when(lambda s: s["processed"] >= n3)
-        assert 0 < status["rebuild"]["records"] <= n1 + n2
+        last = status["rebuild"]["last"]
+        assert (last["source"], last["devices"]) == ("snapshot", DEVICES)
+        assert last["records"] <= n2  # at most what came since the first run's snapshot
         n = n1 + n2 + n3
-        scored = docs(collect(kafka_bootstrap, topics.scored, lambda ms: len(ms) >= n))
+        collect(kafka_bootstrap, topics.scored, lambda ms: len(ms) >= n)
+        serve.status_when(lambda s: s["snapshots"]["partitions_behind"] == 0, timeout=60)
         serve.stop(signal.SIGTERM)
+
+        # 4. a corrupt device record, then (5.) a marker of another feature-set version: the
+        # affected partitions re-read the input, the others restore
+        for damage, why in ((_corrupt_a_device, "corrupt"), (_other_version, "feature set")):
+            part = damage(kafka_bootstrap, topics)
+            more = fleet.produce(MORE_STEPS)
+            n += more
+            serve.start()
+            status = serve.status_when(lambda s, more=more: s["processed"] >= more)
+            reread = [r for r in status["restores"] if r["source"] == "re-read"]
+            assert len(reread) == 1 and why in reread[0]["reason"], status["restores"]
+            assert reread[0]["ranges"] and all(
+                k.endswith(f"[{part}]") for k in reread[0]["ranges"]
+            ), reread
+            assert reread[0]["records"] > 0
+            collect(kafka_bootstrap, topics.scored, lambda ms: len(ms) >= n)
+            serve.status_when(lambda s: s["snapshots"]["partitions_behind"] == 0, timeout=60)
+            serve.stop(signal.SIGTERM)
+        scored = docs(collect(kafka_bootstrap, topics.scored, lambda ms: len(ms) >= n))
     finally:
         serve.kill()
 
