@@ -216,6 +216,7 @@ class PartitionStates:
             for tp, _ in fallback:
                 key = (tp.topic, tp.partition)
                 inst = self.features.instances[key]
+                inst.take_changes()  # all of them go in the new generation's first round
                 snaps.rebuilt(key, tp.offset, inst.devices(), got[key])
 
     def _catch_up(

@@ -139,6 +139,7 @@ class Snapshots:
         #: records and bytes written (committed or not), for metrics and the bench
         self.records_written = 0
         self.bytes_written = 0
+        self.devices_written = 0
 
     # ── bookkeeping ─────────────────────────────────────────────────────────────────────
     def forget(self, keys: Iterable[PartitionKey]) -> None:
@@ -226,6 +227,7 @@ class Snapshots:
                 produce(self.topic, key=DEVICE + d.encode(), value=value, partition=part)
                 self.bytes_written += len(value)
             self.records_written += len(known) + len(gone)
+            self.devices_written += len(known)
             tr.pending.difference_update(batch)
             tr.removed.clear()
             marker: int | None = None

@@ -316,7 +316,7 @@ def test_serve_scores_like_the_batch_features_of_the_full_history_across_restart
                 k.endswith(f"[{part}]") for k in reread[0]["ranges"]
             ), reread
             assert reread[0]["records"] > 0
-            collect(kafka_bootstrap, topics.scored, lambda ms: len(ms) >= n)
+            collect(kafka_bootstrap, topics.scored, lambda ms, n=n: len(ms) >= n)
             serve.status_when(lambda s: s["snapshots"]["partitions_behind"] == 0, timeout=60)
             serve.stop(signal.SIGTERM)
         scored = docs(collect(kafka_bootstrap, topics.scored, lambda ms: len(ms) >= n))
