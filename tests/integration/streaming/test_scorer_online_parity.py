@@ -184,7 +184,7 @@ class Serve:
         out = self.log.open("wb")
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=out, stderr=out)
 
-    def status_when(self, done: Any, timeout: float = 90.0) -> dict[str, Any]:
+    def status_when(self, done: Any, timeout: float = 240.0) -> dict[str, Any]:
         """/status once `done(status)` holds (polled against a deadline)."""
         assert self.proc is not None
         deadline = time.monotonic() + timeout
