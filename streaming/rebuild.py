@@ -55,8 +55,9 @@ class RebuildStats:
     source: str = "re-read"
     #: why the snapshot was not used (a re-read that is a fallback)
     reason: str | None = None
-    #: devices imported from the snapshot
+    #: devices imported from the snapshot, and the state topic's records read for them
     devices: int = 0
+    state_records: int = 0
 
     @property
     def complete(self) -> bool:
@@ -68,6 +69,7 @@ class RebuildStats:
             "source": self.source,
             "reason": self.reason,
             "devices": self.devices,
+            "state_records": self.state_records,
             "partitions": self.partitions,
             "records": self.records,
             "readings": self.readings,

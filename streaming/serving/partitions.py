@@ -225,6 +225,7 @@ class PartitionStates:
         """Input since each snapshot's marker, each device from its own record's offset on."""
         stats = RebuildStats(source="snapshot", partitions=len(usable))
         stats.devices = sum(len(r.devices) for _c, r in usable.values())
+        stats.state_records = sum(r.records for _c, r in usable.values())
         for key, (_c, r) in usable.items():
             assert r.marker is not None
             if r.marker.watermark is not None:

@@ -95,6 +95,8 @@ class Restored:
     #: device keys of other generations (deleted by the next round)
     stale: set[str] = field(default_factory=set)
     error: str | None = None
+    #: records read from the partition (every copy the cleaner has not removed yet)
+    records: int = 0
 
 
 @dataclass(slots=True)
@@ -286,24 +288,28 @@ class Snapshots:
                     continue
                 lo, hi = consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)
                 ranges[(self.topic, p)] = (lo, hi)
-            latest = self._read_latest(consumer, ranges)
+            latest, counts = self._read_latest(consumer, ranges)
         finally:
             consumer.close()
         for (_t, p), r in out.items():
             if r.error is None:
+                r.records = counts.get(p, 0)
                 self._decode(latest.get(p, {}), r)
         return out
 
     def _read_latest(
         self, consumer: Consumer, ranges: dict[PartitionKey, tuple[int, int]]
-    ) -> dict[int, dict[bytes, bytes | None]]:
+    ) -> tuple[dict[int, dict[bytes, bytes | None]], dict[int, int]]:
         latest: dict[int, dict[bytes, bytes | None]] = {}
+        counts: dict[int, int] = {}
         incomplete: list[str] = []
         for m in read_ranges(consumer, ranges, self.timeout_s, incomplete, strict=True):
-            latest.setdefault(m.partition() or 0, {})[m.key() or b""] = m.value()
+            p = m.partition() or 0
+            latest.setdefault(p, {})[m.key() or b""] = m.value()
+            counts[p] = counts.get(p, 0) + 1
         if incomplete:
             raise TimeoutError(f"state snapshot not read to its end: {incomplete}")
-        return latest
+        return latest, counts
 
     def _decode(self, latest: dict[bytes, bytes | None], r: Restored) -> None:
         raw = latest.get(MARKER)
