@@ -7,6 +7,7 @@ import uuid
 
 from features.contract import ModelLifecycleEvent, encode
 from orchestration.defs.resources import KafkaResource
+from streaming.topics import MODEL_LIFECYCLE
 
 
 def lifecycle_event(
@@ -36,7 +37,12 @@ def lifecycle_event(
 
 
 def publish(kafka: KafkaResource, events: list[ModelLifecycleEvent]) -> None:
-    """Produce the events keyed by model name and wait until the broker has them all."""
+    """Produce the events keyed by model name and wait until the broker has them all. The topic
+    is created first when missing: a dataset replayed into its own topics (`edaml replay
+    --dataset`) may be the first thing a fresh deployment ever trains."""
+    from streaming.kafka import ensure_topics
+
+    ensure_topics(kafka.bootstrap_servers, kafka.topics, names=[MODEL_LIFECYCLE])
     producer = kafka.producer()
     errors: list[str] = []
 

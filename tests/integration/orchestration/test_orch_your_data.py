@@ -103,9 +103,11 @@ def test_init_replay_train_promote_and_serve_with_no_code_for_the_dataset(
     dataset: str,
     kafka_bootstrap: str,
     mlflow_tracking_uri: str,
-    topics: Topics,
     tmp_path: Path,
 ) -> None:
+    # A fresh deployment prefix with no topic created: only what the commands create exists
+    # (the dataset's topics by the replay, the lifecycle topic by the first promotion).
+    topics = Topics(prefix=f"t{uuid.uuid4().hex[:10]}.", partitions=3)
     files = make_files(dataset, tmp_path)
     spec = init_spec(files, dataset, tmp_path / f"{dataset}.yaml")
     dtopics = spec.topics(topics.prefix, topics.partitions)
