@@ -288,8 +288,14 @@ def profile(bootstrap: str, model: str, readings: int, devices: int, out: Path) 
     launch = _design("scorer", model, "--profile", str(out))
     session(bootstrap, launch, readings=readings, devices=devices, rate=0, live_s=0, cap_s=300)
     lines = out.read_text().splitlines() if out.exists() else ["(no profile written)"]
-    keep = [ln.rstrip() for ln in lines if ln.strip() and "[" not in ln[:3]]
-    return "\n".join(keep[:60])
+    keep = [ln.rstrip() for ln in lines if ln.strip()]
+    # The loop's subtree (imports and start-up come before it and are not the scorer's work).
+    at = next((i for i, ln in enumerate(keep) if "ScorerService._step" in ln), None)
+    if at is None:
+        return "\n".join(keep[:60])
+    cut = keep[at].index("- ") if "- " in keep[at] else 0
+    head = [ln for ln in keep[:6] if "Duration" in ln or "Samples" in ln]
+    return "\n".join(head + [ln[cut:] for ln in keep[at : at + 45]])
 
 
 def main() -> None:
@@ -477,7 +483,8 @@ def report(
             verdict,
             "",
             "Profile of one more scorer run over the backlog (pyinstrument, main thread, wall "
-            "seconds; the model runs on a worker thread, so `_predict` is the wait for it):",
+            "seconds, the loop's subtree; the model runs on a worker thread, so `_predict` is "
+            "the wait for it):",
             "",
             "```",
             prof,
