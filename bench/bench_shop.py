@@ -9,7 +9,7 @@ end is a decision time. `features.ml.forecast.SurgeForecaster` learns the season
 the quantile models on the training days (every decision time where a channel's last 15 minutes
 are off their expectation, one in `--every` of the others, weighted); on the held-out days, at
 every minute of every key, it and `SeasonalNaive` (same profile, same surge rule) forecast
-orders in the 15-minute buckets ending 15, 30 and 60 minutes ahead. A key is in the
+orders in the 15-minute buckets ending 15, 30, 60 and 90 minutes ahead. A key is in the
 surge-predicted state when any horizon's rule fires; each entry into it is one alert
 (`surge-predicted` event). Scores (`features.ml.forecast_eval`): a surge counts as predicted
 when an alert on its key is on between `--max-lead` (150) and 30 minutes before its start; an
@@ -71,7 +71,9 @@ FEATURES = FeatureSet(
     count_windows=("15m", "1h"),
     lateness_ms=2 * MINUTE_MS,
 )
-HORIZONS = (15, 30, 60)
+#: 90 min: a promotion ramps for up to 30 min, so 30 min ahead of its start the 60-minute
+#: bucket holds only its first quarter hour; the 90-minute one is past the ramp.
+HORIZONS = (15, 30, 60, 90)
 QUANTILES = (0.1, 0.5, 0.9)
 
 
@@ -145,7 +147,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     train_counts = {ch: c[:, : args.train_days * 1440] for ch, c in counts.items()}
     model.fit(train, train_counts, keys(), START_MS)
     t_fit = time.perf_counter() - t0 - t_sim - t_feat
-    baseline = SeasonalNaive(model.profile_, demand="orders", window="15m", **rule)
+    baseline = SeasonalNaive(
+        model.profile_, demand="orders", window="15m", horizons_min=HORIZONS, **rule
+    )
     actual = bucket_targets(test, counts["orders"], keys(), START_MS, HORIZONS, 15)
     surges = pd.DataFrame(
         [dataclasses.asdict(s) for s in surges_between(cfg, split, end)], columns=SURGE_COLUMNS
@@ -232,7 +236,7 @@ def report(args: argparse.Namespace, o: dict[str, Any], figure: str) -> str:
             f"Surge rule for both: the {1 - args.confidence:.0%} quantile of the 15-minute "
             "bucket's orders ≥ "
             f"{args.multiple} × its seasonal expectation and ≥ {args.min_excess:g} orders above "
-            "it, at any of the horizons 15, 30, 60 min.",
+            f"it, at any of the horizons {', '.join(map(str, HORIZONS))} min.",
             "",
             table(head, rows),
             "",
