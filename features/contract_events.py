@@ -8,6 +8,9 @@ missing on the wire.
 
 from __future__ import annotations
 
+import time
+import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -107,6 +110,36 @@ class ModelLifecycleEvent:
     run_id: str = ""
     actor: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def now(
+        cls,
+        model_name: str,
+        version: str,
+        action: LifecycleAction,
+        *,
+        actor: str,
+        reasons: Sequence[str] = (),
+        alias: str = "",
+        previous_version: str = "",
+        run_id: str = "",
+        metrics: Mapping[str, float] | None = None,
+    ) -> ModelLifecycleEvent:
+        """The event as every publisher builds it: a fresh id, the wall clock, reasons cut to
+        1,000 characters each, metrics as floats."""
+        return cls(
+            event_id=str(uuid.uuid4()),
+            ts_ms=int(time.time() * 1000),
+            model_name=model_name,
+            version=version,
+            action=action,
+            reasons=[r[:1000] for r in reasons],
+            alias=alias,
+            previous_version=previous_version,
+            run_id=run_id,
+            actor=actor,
+            metrics={k: float(v) for k, v in (metrics or {}).items()},
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,28 @@ EDAML_KAFKA_SETTINGS = frozenset(
 )
 
 
+#: Headers of a dead-letter record: `edaml.error.<name>` (Kafka Connect's convention, our prefix).
+ERROR_HEADER_PREFIX = "edaml.error."
+
+
+def error_headers(
+    stage: str, exc: BaseException, origin: Mapping[str, object]
+) -> list[tuple[str, bytes]]:
+    """The one dead-letter header schema of edaml: where the record came from (`origin`: topic,
+    partition, offset and instance for the scorer; file and row for a replay), the stage that
+    refused it, the exception's class and message, and the field and reason it names."""
+    h = ERROR_HEADER_PREFIX
+    out = [(h + k, str(v).encode("utf-8", "replace")) for k, v in origin.items()]
+    out += [
+        (h + "stage", stage.encode()),
+        (h + "exception.class", type(exc).__name__.encode()),
+        (h + "exception.message", str(exc)[:2000].encode("utf-8", "replace")),
+        (h + "field", str(getattr(exc, "field", "")).encode("utf-8", "replace")),
+        (h + "reason", str(getattr(exc, "reason", exc))[:2000].encode("utf-8", "replace")),
+    ]
+    return out
+
+
 class KafkaSettingsError(ValueError):
     """The client properties (file or variables) cannot be used; the message says which."""
 

@@ -89,11 +89,17 @@ class EventSink:
         key: bytes | None,
         *,
         timestamp: int = 0,
-        headers: list[tuple[str, str | bytes | None]] | None = None,
+        headers: Sequence[tuple[str, str | bytes | None]] | None = None,
     ) -> None:
         while True:
             try:
-                self.producer.produce(topic, value, key, timestamp=timestamp, headers=headers)
+                self.producer.produce(
+                    topic,
+                    value,
+                    key,
+                    timestamp=timestamp,
+                    headers=list(headers) if headers else None,
+                )
                 return
             except BufferError:
                 self._drain()

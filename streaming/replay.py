@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from features.contract import GENERIC, ReadingContract
+from streaming.kafka import error_headers
 from streaming.producers import EventSink, Progress
 from streaming.replay_csv import (
     LabelRuns,
@@ -49,8 +50,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ERROR_HEADER_PREFIX = "edaml.error."
-
 
 @dataclass
 class FileStats:
@@ -72,19 +71,9 @@ class ReplayStats:
     files: dict[str, FileStats] = field(default_factory=dict)
 
 
-def error_headers(path: Path, err: RowError) -> list[tuple[str, str | bytes | None]]:
-    """The DLQ headers of a row that failed (the same names as the scorer's where they overlap)."""
-    h = ERROR_HEADER_PREFIX
-    exc = err.error
-    return [
-        (h + "file", str(path).encode()),
-        (h + "row", str(err.line).encode()),
-        (h + "stage", f"replay.{err.stage}".encode()),
-        (h + "exception.class", type(exc).__name__.encode()),
-        (h + "exception.message", str(exc)[:2000].encode("utf-8", "replace")),
-        (h + "field", str(getattr(exc, "field", "")).encode("utf-8", "replace")),
-        (h + "reason", str(getattr(exc, "reason", exc))[:2000].encode("utf-8", "replace")),
-    ]
+def row_error_headers(path: Path, err: RowError) -> list[tuple[str, bytes]]:
+    """The DLQ headers of a row that failed: its file and row, then the scorer's schema."""
+    return error_headers(f"replay.{err.stage}", err.error, {"file": path, "row": err.line})
 
 
 def _tagged(
@@ -165,7 +154,10 @@ def replay_csv(
             stats.rows += 1
             if isinstance(row, RowError):
                 sink.produce(
-                    topics.dlq, row.raw, row.device_id.encode(), headers=error_headers(path, row)
+                    topics.dlq,
+                    row.raw,
+                    row.device_id.encode(),
+                    headers=row_error_headers(path, row),
                 )
                 fstats.dlq += 1
                 stats.dlq += 1

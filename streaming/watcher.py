@@ -238,15 +238,8 @@ class ModelWatcher:
                 if self.wanted.get((name, role)) == version:
                     self.wanted.pop((name, role), None)
             self.rejections.put(
-                ModelLifecycleEvent(
-                    event_id=str(uuid.uuid4()),
-                    ts_ms=int(time.time() * 1000),
-                    model_name=name,
-                    version=version,
-                    action="rejected",
-                    reasons=[reason[:1000]],
-                    alias=role,
-                    actor="edaml-scorer",
+                ModelLifecycleEvent.now(
+                    name, version, "rejected", actor="edaml-scorer", reasons=[reason], alias=role
                 )
             )
             return

@@ -177,16 +177,14 @@ def _publish(event: Any) -> str | None:
 def _event(name: str, version: str, action: str, previous: str, reasons: list[str]) -> Any:
     from features.contract import ModelLifecycleEvent
 
-    return ModelLifecycleEvent(
-        event_id=str(uuid.uuid4()),
-        ts_ms=int(time.time() * 1000),
-        model_name=name,
-        version=version,
-        action=action,  # type: ignore[arg-type]
+    return ModelLifecycleEvent.now(
+        name,
+        version,
+        action,  # type: ignore[arg-type]
+        actor=f"cli:{getpass.getuser()}",
         reasons=reasons,
         alias=CHAMPION,
         previous_version=previous,
-        actor=f"cli:{getpass.getuser()}",
     )
 
 

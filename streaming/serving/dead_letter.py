@@ -7,7 +7,7 @@ from typing import Any
 
 from confluent_kafka import Message
 
-ERROR_HEADER_PREFIX = "edaml.error."
+from streaming.kafka import ERROR_HEADER_PREFIX, error_headers
 
 
 class Refused(Exception):
@@ -23,24 +23,12 @@ class Refused(Exception):
 def dlq_headers(
     m: Message, stage: str, exc: BaseException, instance: str
 ) -> list[tuple[str, bytes]]:
-    """Headers of the dead-letter copy of `m`: origin, stage, exception, field, reason, and the
-    input's own headers (minus any earlier error headers)."""
-    field_ = getattr(exc, "field", "")
-    reason = getattr(exc, "reason", str(exc))
-    h = ERROR_HEADER_PREFIX
-    headers = [
-        (h + "topic", (m.topic() or "").encode()),
-        (h + "partition", str(m.partition()).encode()),
-        (h + "offset", str(m.offset()).encode()),
-        (h + "stage", stage.encode()),
-        (h + "exception.class", type(exc).__name__.encode()),
-        (h + "exception.message", str(exc)[:2000].encode("utf-8", "replace")),
-        (h + "field", str(field_).encode("utf-8", "replace")),
-        (h + "reason", str(reason)[:2000].encode("utf-8", "replace")),
-        (h + "instance", instance.encode()),
-    ]
+    """Headers of the dead-letter copy of `m` (`streaming.kafka.error_headers`: its origin, the
+    stage, exception, field and reason), then the input's own headers minus earlier error ones."""
+    origin = {"topic": m.topic() or "", "partition": m.partition(), "offset": m.offset()}
+    headers = error_headers(stage, exc, {**origin, "instance": instance})
     original: Any = m.headers() or []
     for k, v in original:
-        if not k.startswith(h) and isinstance(v, bytes):
+        if not k.startswith(ERROR_HEADER_PREFIX) and isinstance(v, bytes):
             headers.append((k, v))
     return headers

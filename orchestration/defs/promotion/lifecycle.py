@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import time
-import uuid
-
 from features.contract import ModelLifecycleEvent, encode
+from features.contract_events import LifecycleAction
 from orchestration.defs.resources import KafkaResource
 from streaming.topics import MODEL_LIFECYCLE
 
@@ -13,7 +11,7 @@ from streaming.topics import MODEL_LIFECYCLE
 def lifecycle_event(
     name: str,
     version: str,
-    action: str,
+    action: LifecycleAction,
     *,
     reasons: list[str] | None = None,
     alias: str = "",
@@ -21,18 +19,17 @@ def lifecycle_event(
     run_id: str = "",
     metrics: dict[str, float] | None = None,
 ) -> ModelLifecycleEvent:
-    return ModelLifecycleEvent(
-        event_id=str(uuid.uuid4()),
-        ts_ms=int(time.time() * 1000),
-        model_name=name,
-        version=version,
-        action=action,  # type: ignore[arg-type]
-        reasons=[r[:1000] for r in reasons or []],
+    """A lifecycle event published by Dagster (actor `dagster`)."""
+    return ModelLifecycleEvent.now(
+        name,
+        version,
+        action,
+        actor="dagster",
+        reasons=reasons or (),
         alias=alias,
         previous_version=previous_version,
         run_id=run_id,
-        actor="dagster",
-        metrics={k: float(v) for k, v in (metrics or {}).items()},
+        metrics=metrics,
     )
 
 
