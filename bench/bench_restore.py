@@ -10,7 +10,8 @@ path before snapshots), in interleaved rounds. Model loading and process start a
 both and not included. The same data also measures what writing snapshots costs the scorer:
 its throughput over the history with snapshots on and off, interleaved.
 
-    .venv/bin/python bench/bench_restore.py          (EDAML_BENCH_QUICK=1: shorter ages)
+    .venv/bin/python bench/bench_restore.py   (about 25 min on 2 busy cores; quick mode under
+                                               `make bench`: shorter ages, 2 rounds)
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import time
 import uuid
 from typing import Any
 
-from _harness import Section, Stat, interleave, ratio, table
+from _harness import Section, Stat, interleave, quick, ratio, table
 from confluent_kafka import Consumer, TopicPartition
 from stackutil import kafka_broker, mlflow_tracking
 
@@ -168,9 +169,13 @@ def measure_restore(
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=2 if quick() else 3)
     ap.add_argument("--sizes", default="1000,10000")
-    ap.add_argument("--ages", default="0.5,1", help="hours of history the scorer processed")
+    ap.add_argument(
+        "--ages",
+        default="0.25,0.5" if quick() else "0.5,1",
+        help="hours of history the scorer processed",
+    )
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     log.setLevel(logging.INFO)
@@ -244,6 +249,7 @@ def main() -> None:
                     "re-read",
                     "re-read / snapshot",
                     "state records read",
+                    "state a device",
                     "input records since the snapshot",
                     "input records re-read",
                 ],
