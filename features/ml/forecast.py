@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingRegressor
+from threadpoolctl import threadpool_limits
 
 MINUTE_MS: Final = 60_000
 DAY_MIN: Final = 1440
@@ -328,7 +329,10 @@ class SurgeForecaster(_Forecast):
                     early_stopping=False,
                     random_state=self.seed,
                 )
-                self.models_[f"{h}:{q}"] = m.fit(A[ok], y[ok], sample_weight=weight[ok])
+                # One OpenMP thread: on a shared 2-core machine more threads spin, and a fit of
+                # a few thousand rows took 10x longer under load (as in the failure-risk fit).
+                with threadpool_limits(limits=1, user_api="openmp"):
+                    self.models_[f"{h}:{q}"] = m.fit(A[ok], y[ok], sample_weight=weight[ok])
         self.n_features_in_ = A.shape[1]
         return self
 
