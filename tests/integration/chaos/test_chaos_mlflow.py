@@ -1,8 +1,8 @@
 """Chaos: the MLflow server stopped while the scorer serves, and stopped right after a
 promotion. The scorer (`edaml serve`, default configuration) keeps scoring with the version it
 has, stays ready, publishes no `rejected` for a version it merely could not reach, and serves
-the promoted version once the registry is back. The outages last 20 s here (the issue says
-60 s: the behaviour is the same from the first failed poll; the suite's time is shared)."""
+the promoted version once the registry is back. Each outage lasts 60 s (readiness sampled all
+along)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from streaming.topics import Topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-OUTAGE_S = 20.0
+OUTAGE_S = 60.0
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def _outage(serve: Serve, seconds: float) -> None:
         time.sleep(0.5)  # sampling readiness during the outage window
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(780)
 def test_mlflow_away_during_serving_and_during_a_promotion(
     kafka_bootstrap: str, topics: Topics, private_mlflow: Service, tmp_path: Path
 ) -> None:

@@ -129,7 +129,7 @@ def _shift(r: Any, ms: int) -> Any:
     return dataclasses.replace(r, ts_ms=r.ts_ms + ms)
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(420)
 def test_instances_joining_and_leaving_while_the_input_flows(
     kafka_bootstrap: str,
     topics: Topics,
@@ -140,8 +140,16 @@ def test_instances_joining_and_leaving_while_the_input_flows(
     over = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000}
 
     def start(name: str) -> Running:
+        # windowed features, snapshots every second: each rebalance restores the moved
+        # partitions' state from snapshots written in the transactions of their last owner
         return run_scorer(
-            topics, (good_anomaly_model,), group=group, instance_id=name, consumer_overrides=over
+            topics,
+            (good_anomaly_model,),
+            group=group,
+            instance_id=name,
+            consumer_overrides=over,
+            feature_set="online",
+            snapshot_interval_s=1.0,
         )
 
     live = [start("a"), start("b")]
@@ -159,9 +167,9 @@ def test_instances_joining_and_leaving_while_the_input_flows(
 
     producer = threading.Thread(target=produce, daemon=True)
     producer.start()
-    names = iter("cdefghij")
-    t_end = time.monotonic() + 40
-    while time.monotonic() < t_end:  # every ~5 s one leaves and another joins
+    names = iter("cdefghijklmnopqrst")
+    t_end = time.monotonic() + 60
+    while time.monotonic() < t_end:  # for a minute, every ~5 s one leaves and another joins
         stop.wait(5)
         leaving = live.pop(0)
         leaving.stop()
@@ -171,3 +179,5 @@ def test_instances_joining_and_leaving_while_the_input_flows(
     producer.join(30)
     _scored_once(kafka_bootstrap, topics, sent, 180)
     assert all(r.error is None for r in live)
+    restores = [s for r in live for s in r.service.rebuilds]
+    assert any(s.source == "snapshot" and s.devices > 0 for s in restores), restores
