@@ -48,6 +48,8 @@ test-unit: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	# The layers of docs/architecture.md ([tool.importlinter] in pyproject.toml).
+	$(BIN)/lint-imports
 	# The code location loads as `dg dev` and as workspace.yaml load it (both ways, no servers).
 	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/dg check defs
 	$(BIN)/dagster definitions validate -w workspace.yaml

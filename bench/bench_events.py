@@ -1,7 +1,7 @@
 """Events benchmarks, each next to a ceiling measured in the same run:
 
 - parse + validate of sensor readings, one at a time (`features.contract.parse_reading`) and
-  in batches into columns (`features.contract_columns.decode_readings`, Arrow's JSON reader or
+  in batches into columns (`features.contract.columns.decode_readings`, Arrow's JSON reader or
   orjson per record), against plain `orjson.loads` and `json.loads` of the same bytes, by wall
   clock and by CPU time (the machine is shared);
 - backfill (simulate + encode + produce) against a raw confluent-kafka produce loop of the same
@@ -37,17 +37,17 @@ from _harness import Section, interleave, quick, ratio, table
 from stackutil import kafka_broker
 
 from features.contract import GENERIC, ReadingContract
-from features.contract_bulk import (
+from features.contract.bulk import (
     encode_readings_bulk,
     reading_prefixes,
     uuid4_strings,
 )
-from features.contract_columns import decode_readings
+from features.contract.columns import decode_readings
+from features.contract.topics import Topics
 from features.spec import DatasetSpec, load_spec
 from streaming.kafka import ensure_topics, make_producer
-from streaming.producers import backfill, simulate_live
-from streaming.sim import SimConfig, Simulator
-from streaming.topics import Topics
+from streaming.sources.producers import backfill, simulate_live
+from streaming.sources.sim import SimConfig, Simulator
 
 log = logging.getLogger("bench_events")
 FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)

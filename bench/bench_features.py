@@ -1,6 +1,6 @@
 """Feature paths: streaming readings/s and batch rows/s, next to a naive implementation.
 
-The naive implementation (`features._naive`) recomputes every window from the raw readings for
+The naive implementation (`tests.oracles.naive`) recomputes every window from the raw readings for
 every reading; it is measured in the same run on a subset and reported per reading. Memory per
 device is measured on devices whose 24 h window is full, at 1 reading/min and 1 reading/s, and
 the kernel's compile time in fresh interpreters (cold, then from numba's cache). Writes section
@@ -28,13 +28,13 @@ import numba
 import numpy as np
 from _harness import Section, interleave, quick, table
 
-from features._kernel import Plan
-from features._naive import naive_features
-from features._pools import KernelState
-from features._synth import synthetic_readings, to_readings
-from features.batch import compute_features
-from features.online import OnlineFeatures
+from features.engine.batch import compute_features
+from features.engine.kernel import Plan
+from features.engine.online import OnlineFeatures
+from features.engine.pools import KernelState
 from features.spec import load_spec
+from tests.generators.synth import synthetic_readings, to_readings
+from tests.oracles.naive import naive_features
 
 FEATURE_SET = load_spec().feature_set  # the fleet's (datasets/iot-fleet.yaml)
 
@@ -99,7 +99,7 @@ def _compile_seconds() -> tuple[float, float]:
     """(cold compile, load from numba's cache) of the kernel, each in a fresh interpreter."""
     code = (
         "import time; t = time.perf_counter(); "
-        "from features.online import OnlineFeatures; from features.spec import load_spec; "
+        "from features.engine.online import OnlineFeatures; from features.spec import load_spec; "
         "OnlineFeatures(load_spec().feature_set); "
         "print(time.perf_counter() - t)"
     )
@@ -233,7 +233,7 @@ def main() -> None:
 
 
 NOTES = (
-    "Notes. Streaming and batch run one numba kernel (`features._nbstate`) over per-device "
+    "Notes. Streaming and batch run one numba kernel (`features.engine.state`) over per-device "
     "state held in flat numpy arrays: per window the exact integer sums of each pane and of "
     "the window (a pane leaves whole), a buffer of the readings of the lateness bound (for "
     "predecessors), pane-keyed min/max monotonic deques, and a hashed event-id table over the "

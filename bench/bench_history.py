@@ -29,13 +29,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._harness import Section, Stat, interleave, ratio, table
 from bench.stackutil import kafka_broker
+from features.contract.topics import Topics
 from features.spec import load_spec
 from orchestration.defs.history.assets import replay_day, stored_history
 from orchestration.defs.history.replay import day_window, replay
 from orchestration.defs.resources import HistoryStorage, KafkaResource
 from streaming.kafka import ensure_topics, make_consumer
-from streaming.producers import backfill
-from streaming.topics import Topics
+from streaming.sources.producers import backfill
 
 DAY_MS = 86_400_000
 log = logging.getLogger("bench_history")
@@ -162,7 +162,7 @@ def main() -> None:
             f"event_history replay, {args.devices} devices x a reading every "
             f"{args.interval_s:g} s over {args.days} days (3 partitions, lz4; about "
             f"{int(statistics.median(counts)):,} events a day): per day, offsets_for_times + "
-            "batched consume + bulk contract decoding (`features.contract_columns."
+            "batched consume + bulk contract decoding (`features.contract.columns."
             "decode_readings`) into columns + atomic Parquet (zstd), against a count-only "
             "consume of the same offsets in the same round. Events are readings + maintenance. "
             f"{rounds} interleaved rounds (one day each, both designs on the same day) after "

@@ -30,7 +30,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from features.batch import compute_features
+from features.engine.batch import compute_features
 from features.ml import reference
 from features.ml.scoring import scores
 from features.spec import load_spec
@@ -41,7 +41,7 @@ from orchestration.defs.training.fit import fit_anomaly, fit_failure
 from orchestration.defs.training.models import failure_scores
 from orchestration.defs.training.params import resolve
 from orchestration.defs.training.plan import LABEL
-from streaming.sim import SimConfig, Simulator, labels_table
+from streaming.sources.sim import SimConfig, Simulator, labels_table
 
 FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)
 SENSORS = FLEET.sensor_names

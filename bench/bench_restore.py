@@ -27,6 +27,7 @@ from _harness import Section, Stat, interleave, quick, ratio, table
 from confluent_kafka import Consumer, TopicPartition
 from stackutil import kafka_broker, mlflow_tracking
 
+from features.contract.topics import SCORER_STATE, TOPIC_CONFIGS, Topics
 from features.spec import load_spec
 from streaming.kafka import (
     consumer_config,
@@ -35,18 +36,17 @@ from streaming.kafka import (
     make_admin,
     wait_for_leaders,
 )
-from streaming.producers import backfill
-from streaming.rebuild import read_ranges
 from streaming.serving import ScorerService, ServeConfig, feature_source
 from streaming.serving.partitions import PartitionStates
-from streaming.topics import SCORER_STATE, TOPIC_CONFIGS, Topics
+from streaming.serving.rebuild import read_ranges
+from streaming.sources.producers import backfill
 
 log = logging.getLogger("bench_restore")
 
 PARTITIONS = 6
 INTERVAL_S = 60.0
 #: the bench's state topic rolls segments fast so that the cleaner compacts within the run
-#: (production: 10 min segments, see streaming/topics.py)
+#: (production: 10 min segments, see features/contract/topics.py)
 BENCH_STATE_CONFIG = {**TOPIC_CONFIGS[SCORER_STATE], "segment.ms": "5000", "segment.bytes": str(16 << 20),
                       "min.cleanable.dirty.ratio": "0.01"}  # fmt: skip
 

@@ -56,15 +56,15 @@ from stackutil import kafka_broker, mlflow_tracking
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from features.batch import compute_features
+from features.contract.topics import Topics
+from features.engine.batch import compute_features
+from features.ml.model_card import ModelCard
 from features.ml.reference import histograms
-from features.model_card import ModelCard
 from features.spec import load_spec
 from streaming.kafka import consumer_config, ensure_topics
-from streaming.producers import backfill, simulate_live
 from streaming.registry import log_model_version
-from streaming.sim import SimConfig, Simulator
-from streaming.topics import Topics
+from streaming.sources.producers import backfill, simulate_live
+from streaming.sources.sim import SimConfig, Simulator
 
 FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)
 SENSORS = FLEET.sensor_names

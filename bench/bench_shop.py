@@ -1,8 +1,8 @@
 """The shop: demand surges predicted ahead, against a seasonal-naive baseline of the same run.
 
-Protocol: the default shop simulator (`streaming.sim.shop`, 50,000 orders a day, seed 0) makes
+Protocol: the default shop simulator (`streaming.sources.sim.shop`, 50,000 orders a day, seed 0) makes
 `--train-days` + `--test-days` whole UTC days from a fixed Monday. Every event goes through the
-feature engine's batch path (`features.batch.compute_features`, the kernel the scorer runs per
+feature engine's batch path (`features.engine.batch.compute_features`, the kernel the scorer runs per
 event) as a reading of its key (category x region) with 0/1 channels `sessions`, `carts`,
 `orders` and the order's `amount`; windows of 15 min and 1 h. The engine's state at each minute
 end is a decision time. `features.ml.forecast.SurgeForecaster` learns the seasonal profile and
@@ -37,8 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _harness import Section, load_average, table
 
-from features.batch import compute_features
-from features.definitions import FeatureSet, Window
+from features.engine.batch import compute_features
+from features.engine.definitions import FeatureSet, Window
 from features.ml.forecast import (
     MINUTE_MS,
     SeasonalNaive,
@@ -49,7 +49,7 @@ from features.ml.forecast import (
 )
 from features.ml.forecast_eval import alert_episodes, forecast_errors, score_alerts
 from features.ml.forecast_plots import surge_panels
-from streaming.sim.shop import (
+from streaming.sources.sim.shop import (
     CHANNELS,
     DAY_MS,
     SURGE_COLUMNS,

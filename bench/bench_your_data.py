@@ -4,7 +4,7 @@ same run; writes `## Your data` of bench/RESULTS.md.
 
 Mode: pipeline. For each dataset the run does what the five commands do, minus the servers:
 `edaml dataset init` (the CLI itself) writes the spec from the files; the files are read as
-`edaml replay --dataset` reads them (`streaming.replay_csv.read_rows`: the spec's layout,
+`edaml replay --dataset` reads them (`streaming.sources.replay_csv.read_rows`: the spec's layout,
 contract, entities and event ids); then the training assets' own functions, with the spec's
 defaults (`training/params.resolve`): `featurize` (the spec's feature set, batch path),
 `spec_truth` (labels from the spec's label sources), `labelled_split` (time split, embargo),
@@ -84,7 +84,13 @@ def init_spec(files: list[Path], name: str, out: Path) -> DatasetSpec:
 def replayed_readings(spec: DatasetSpec, files: list[Path]) -> pd.DataFrame:
     """The readings `edaml replay --dataset` produces from `files` (rows the contract refuses
     would go to the DLQ: none here), as the stored history holds them."""
-    from streaming.replay_csv import RowOk, entity_of, layout_for_spec, read_rows, relative_paths
+    from streaming.sources.replay_csv import (
+        RowOk,
+        entity_of,
+        layout_for_spec,
+        read_rows,
+        relative_paths,
+    )
 
     rel = relative_paths(files, [spec.resolve(f) for f in spec.files])
     rows: list[dict[str, Any]] = []

@@ -58,8 +58,8 @@ def naive(
     from confluent_kafka import Consumer
 
     from features.contract import encode, parse_reading
-    from features.contract_events import ModelScore, ScoredEvent
-    from features.online import OnlineFeatures
+    from features.contract.events import ModelScore, ScoredEvent
+    from features.engine.online import OnlineFeatures
     from features.spec import load_spec
     from streaming.kafka import consumer_config, make_producer
     from streaming.registry import load_model_version
@@ -117,7 +117,7 @@ def main() -> None:
             subprocess.Popen([sys.executable, __file__, *base, "--instance", f"bench-{k}"])
             for k in range(1, args.workers)
         ]
-    from streaming.topics import Topics
+    from features.contract.topics import Topics
 
     topics = Topics(prefix=args.prefix, partitions=3)
     stop = threading.Event()

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from features.spec import load_spec
-from streaming.sim import FaultLabel, SimConfig, Simulator
+from streaming.sources.sim import FaultLabel, SimConfig, Simulator
 
 FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)
 SENSORS = FLEET.sensor_names

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from streaming.topics import Topics
+from features.contract.topics import Topics
 
 
 class Settings(BaseSettings):

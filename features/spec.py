@@ -15,14 +15,14 @@ Everything is computed from the validated spec, once, as properties:
   of the feature engine), `spec.cadence_ms`.
 - `spec.contract`: the reading contract of this dataset (`features.contract.ReadingContract`:
   `parse_reading`, `validate_reading`, `encode_reading`, generated for these sensor names).
-- `spec.feature_set`: the `features.definitions.FeatureSet` (windows, aggregates, ratios,
+- `spec.feature_set`: the `features.engine.definitions.FeatureSet` (windows, aggregates, ratios,
   lateness) and so `spec.feature_set.version`; windows default from the cadence.
 - `spec.fallback_limits` (default per-sensor operating limits, `SensorLimits`) and
   `spec.limits_for(group)` (the limits of one entity group, e.g. a machine type: the group's
   overrides on top of the defaults); `spec.group_limits` maps every declared group to its limits.
 - `spec.expectations`: the GE suite description (`ExpectationsSpec`: columns and dtypes, value
   ranges with `mostly`, the entity and time columns).
-- `spec.topics(prefix="")`: `streaming.topics.Topics` of this dataset (settings prefix +
+- `spec.topics(prefix="")`: `features.contract.topics.Topics` of this dataset (settings prefix +
   `topic_prefix`).
 - `spec.anomaly_model_name`, `spec.failure_model_name` (None when no failure labels exist),
   `spec.model_names` (the registered models to train and serve).
@@ -76,12 +76,12 @@ from pydantic import (
     model_validator,
 )
 
-from features.model_card import SensorLimits
+from features.ml.model_card import SensorLimits
 
 if TYPE_CHECKING:
     from features.contract import ReadingContract
-    from features.definitions import FeatureSet, Window
-    from streaming.topics import Topics
+    from features.contract.topics import Topics
+    from features.engine.definitions import FeatureSet, Window
 
 #: Where dataset specs live (`datasets/<name>.yaml`), and the default dataset: the checkout's
 #: folder, or in an installed wheel the copy shipped inside this package (`features/datasets`).
@@ -468,7 +468,7 @@ class DatasetSpec(_Strict):
 
     @cached_property
     def feature_set(self) -> FeatureSet:
-        from features.definitions import FeatureSet, Ratio, Window
+        from features.engine.definitions import FeatureSet, Ratio, Window
 
         f = self.features
         windows = (
@@ -575,7 +575,7 @@ class DatasetSpec(_Strict):
 
     def topics(self, prefix: str = "", partitions: int = 6) -> Topics:
         """This dataset's topics: `prefix` (the deployment's, from settings) + `topic_prefix`."""
-        from streaming.topics import Topics
+        from features.contract.topics import Topics
 
         return Topics(prefix=prefix + self.resolved_topic_prefix, partitions=partitions)
 
@@ -610,7 +610,7 @@ def default_windows(cadence_ms: int) -> tuple[Window, ...]:
     """Three windows of about 5, 60 and 1440 readings (rounded up to a plain duration), so a
     1 Hz and a 5-minute dataset both get sensible windows; a minute's cadence gives the
     fleet's 5m / 1h / 24h."""
-    from features.definitions import Window, WindowAgg
+    from features.engine.definitions import Window, WindowAgg
 
     short, mid, long = (_nice(k * cadence_ms) for k in (5, 60, 1440))
     if mid <= short:

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from streaming.topics import TOPIC_CONFIGS, Topics
+from features.contract.topics import TOPIC_CONFIGS, Topics
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Training (Dagster) calls `log_model_version` inside an active MLflow run; the scorer calls
 `load_model_version` and `resolve_alias`. A version is only useful together with its model card
-(`features.model_card`), which is logged as an artifact of the same run and whose key fields are
+(`features.ml.model_card`), which is logged as an artifact of the same run and whose key fields are
 copied to version tags so that the MLflow UI shows them.
 
 Models are serialised with skops, not pickle. The types skops does not trust by default are
@@ -39,8 +39,8 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from features.ml.forest import prepare as prepare_forest
+from features.ml.model_card import MODEL_CARD_ARTIFACT, ModelCard
 from features.ml.scoring import scores as ml_scores
-from features.model_card import MODEL_CARD_ARTIFACT, ModelCard
 
 log = logging.getLogger(__name__)
 

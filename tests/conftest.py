@@ -23,8 +23,8 @@ from edaml.broker import start_private_kafka
 from edaml.services import Service, free_port
 from edaml.settings import Settings
 from edaml.stack import Stack, dagster_config, init_dagster_home, mlflow_server
+from features.contract.topics import Topics
 from streaming.kafka import ensure_topics
-from streaming.topics import Topics
 
 if TYPE_CHECKING:
     import dagster as dg

@@ -23,7 +23,7 @@ from features.spec import (
     parse_spec,
 )
 from features.spec_infer import FileSample, propose_spec
-from streaming.replay_csv import (
+from streaming.sources.replay_csv import (
     MISSING,
     anomaly_windows,
     detect_layout,

@@ -108,7 +108,7 @@ class Plan:
     def estimate_s(self, training_s: float) -> float:
         """Rough wall time: stack, backfill, two trainings, replay of the days since, the
         first drift reports (a window holds `DRIFT_MIN_EVENTS` readings), live after v2."""
-        from streaming.scoring import DRIFT_MIN_EVENTS
+        from streaming.serving.scoring import DRIFT_MIN_EVENTS
 
         rows = self.devices * self.history_days * DAY_MS / 1000 / self.interval_s
         drift_s = 2 * DRIFT_MIN_EVENTS / self.live_rate + 60
@@ -173,7 +173,7 @@ def top_up_today(bootstrap: str, topics: Any, plan: Plan, firmware: Any) -> int:
     on where midnight left them): the scorer's feature windows then see no gap and no seam
     between history and live. Today is never a training day, so the whole days stay the same
     whatever the hour. Returns where the top-up ends (the live producer goes on from there)."""
-    from streaming.producers import backfill
+    from streaming.sources.producers import backfill
 
     step = round(plan.interval_s * 1000)
     now_ms = int(time.time() * 1000) // step * step
@@ -325,7 +325,7 @@ def count_by_phase(
 
 def site_devices(plan: Plan, site: str) -> set[str]:
     """The device ids of one site of the demo's fleet (the fleet depends on the seed only)."""
-    from streaming.sim import SimConfig, Simulator
+    from streaming.sources.sim import SimConfig, Simulator
 
     fleet = Simulator(SimConfig(devices=plan.devices, seed=plan.seed)).fleet
     return {d for d, s in zip(fleet.device_ids, fleet.sites, strict=True) if s == site}
@@ -418,9 +418,9 @@ def demo(
         watch_drift_runs,
     )
     from streaming.kafka import ensure_topics
-    from streaming.producers import backfill, simulate_live
-    from streaming.scoring import DRIFT_MIN_EVENTS
-    from streaming.sim import Firmware
+    from streaming.serving.scoring import DRIFT_MIN_EVENTS
+    from streaming.sources.producers import backfill, simulate_live
+    from streaming.sources.sim import Firmware
 
     t_start = time.monotonic()
     _quiet()

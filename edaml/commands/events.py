@@ -26,14 +26,14 @@ from typer._click.exceptions import UsageError
 from typer.core import TyperCommand
 
 from edaml.settings import Settings
+from features.contract.topics import Topics
 from features.spec import DatasetSpec, SpecError, load_spec
 from streaming.kafka import ensure_topics
-from streaming.producers import backfill as run_backfill
-from streaming.producers import simulate_live
-from streaming.replay import replay_csv
-from streaming.sim.shop import ShopConfig
-from streaming.sim.shop_kafka import backfill_shop, simulate_shop
-from streaming.topics import Topics
+from streaming.sources.producers import backfill as run_backfill
+from streaming.sources.producers import simulate_live
+from streaming.sources.replay import replay_csv
+from streaming.sources.sim.shop import ShopConfig
+from streaming.sources.sim.shop_kafka import backfill_shop, simulate_shop
 
 console = Console()
 err_console = Console(stderr=True, highlight=False)

@@ -2,7 +2,7 @@
 rule on top (pure: numpy, pandas, scikit-learn).
 
 Inputs are what the platform already computes, so training and serving see the same values:
-the feature engine's vectors (`features.batch` / `features.online`) of an entity's event stream
+the feature engine's vectors (`features.engine.batch` / `features.engine.online`) of an entity's event stream
 whose channels are 0/1 indicators of the event's kind (see docs/shop.md). Events of a kind in a
 window are `<channel>__mean_<w> x count_<w>` (exact: both come from integer pane sums). The
 model is told which channel is the demand (`demand`) and which announce it (`leading`); it names

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.model_card import Histogram, SensorLimits
+from features.ml.model_card import Histogram, SensorLimits
 
 
 def histograms(df: pd.DataFrame, columns: list[str], bins: int = 10) -> dict[str, Histogram]:

@@ -15,10 +15,10 @@ import dagster as dg
 import pandas as pd
 from confluent_kafka import Consumer, Producer
 
+from features.contract.topics import Topics
 from orchestration.defs.io_manager import RunStorageIOManager
 from orchestration.defs.settings import TrainingSettings
 from streaming.kafka import make_consumer, make_producer
-from streaming.topics import Topics
 
 #: Environment variable -> value when it is unset (the local stack's defaults).
 ENV_DEFAULTS: dict[str, str] = {

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from features.contract.topics import Topics
 from features.spec import DatasetSpec, load_spec
-from streaming.scoring import OnlineFeaturesLike
 from streaming.serving.event_time import DEFAULT_FUTURE_SKEW_MS, DEFAULT_PAST_HORIZON_MS
-from streaming.topics import Topics
+from streaming.serving.scoring import OnlineFeaturesLike
 
 Mode = Literal["exactly-once", "at-least-once"]
 
@@ -95,16 +95,16 @@ FeatureSource = tuple[Callable[[], OnlineFeaturesLike], str, tuple[str, ...]]
 
 
 def feature_source(kind: str = "online", spec: DatasetSpec | None = None) -> FeatureSource:
-    """`online`: the dataset's streaming features (features.online over `spec.feature_set`);
+    """`online`: the dataset's streaming features (features.engine.online over `spec.feature_set`);
     `raw`: the latest sensor values only (feature set `raw/v1`), for models that need no
     history. `spec`: the dataset (default: `load_spec()`, the fleet)."""
     spec = spec or load_spec()
     if kind == "raw":
-        from streaming.raw_features import RAW_FEATURE_SET_VERSION, RawFeatures
+        from features.engine.raw import RAW_FEATURE_SET_VERSION, RawFeatures
 
         sensors = spec.sensor_names
         return functools.partial(RawFeatures, sensors), RAW_FEATURE_SET_VERSION, sensors
-    from features.online import OnlineFeatures
+    from features.engine.online import OnlineFeatures
 
     fs = spec.feature_set
     return functools.partial(OnlineFeatures, fs), fs.version, tuple(fs.names)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from features.contract_fields import format_ts
+from features.contract.fields import format_ts
 
 PartitionKey = tuple[str, int]
 

@@ -11,10 +11,10 @@ import logging
 import time
 from collections.abc import Callable
 
-from streaming.fallback import FallbackRules
-from streaming.scoring import ModelSlot
 from streaming.serving.config import ServeConfig
-from streaming.watcher import ModelWatcher, Swap
+from streaming.serving.fallback import FallbackRules
+from streaming.serving.scoring import ModelSlot
+from streaming.serving.watcher import ModelWatcher, Swap
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Feature state per owned input partition, and its recovery.
 
 A partition's state is *ready* once it has been rebuilt up to the partition's committed offset
-(`streaming.rebuild`). Until then the partition is paused: nothing of it is scored on partial
+(`streaming.serving.rebuild`). Until then the partition is paused: nothing of it is scored on partial
 state, readiness says which partitions wait, and the loop retries the recovery with a backoff
 (a broker that does not answer the committed-offset request, a rebuild that stopped early).
 Partitions that took records of a transaction that then aborted are *dirty*: their state is
@@ -18,13 +18,13 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from features._snapshot import SnapshotError
-from features.readings import SensorReading
-from streaming.device_state import PartitionedFeatures, PartitionKey
+from features.contract.readings import SensorReading
+from features.engine.snapshot import SnapshotError
 from streaming.kafka import consumer_config
-from streaming.rebuild import RebuildStats, group_by_partition, read_since, read_window
 from streaming.serving.config import ServeConfig
+from streaming.serving.device_state import PartitionedFeatures, PartitionKey
 from streaming.serving.event_time import EventTimePolicy
+from streaming.serving.rebuild import RebuildStats, group_by_partition, read_since, read_window
 from streaming.serving.snapshots import Restored, Snapshots
 
 log = logging.getLogger(__name__)

@@ -22,29 +22,29 @@ import numpy as np
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from features.contract import ContractError, encode
-from features.contract_columns import decode_readings
-from features.readings import SensorReading
-from streaming.breaker import STATE_CODES
-from streaming.device_state import PartitionKey
+from features.contract.columns import decode_readings
+from features.contract.readings import SensorReading
 from streaming.kafka import make_consumer
-from streaming.ops import OpsServer, ScorerMetrics
-from streaming.outputs import encode_scored_columns, encode_scored_many
-from streaming.scoring import (
+from streaming.serving.bisect import Bisector
+from streaming.serving.breaker import STATE_CODES
+from streaming.serving.config import FeatureSource, ServeConfig, default_instance_id, feature_source
+from streaming.serving.dead_letter import Refused, dlq_headers
+from streaming.serving.device_state import PartitionKey
+from streaming.serving.health import Health
+from streaming.serving.logs import ConnectionState
+from streaming.serving.models import apply_swaps, make_slots
+from streaming.serving.ops import OpsServer, ScorerMetrics
+from streaming.serving.outputs import encode_scored_columns, encode_scored_many
+from streaming.serving.partitions import PartitionStates
+from streaming.serving.scoring import (
     ReadingColumns,
     ScorerState,
     collect_reports,
     columns_of,
     score_columns,
 )
-from streaming.serving.bisect import Bisector
-from streaming.serving.config import FeatureSource, ServeConfig, default_instance_id, feature_source
-from streaming.serving.dead_letter import Refused, dlq_headers
-from streaming.serving.health import Health
-from streaming.serving.logs import ConnectionState
-from streaming.serving.models import apply_swaps, make_slots
-from streaming.serving.partitions import PartitionStates
 from streaming.serving.transaction import Checkpoint, Fenced, caused_by_data, is_fenced
-from streaming.watcher import ModelWatcher, Swap
+from streaming.serving.watcher import ModelWatcher, Swap
 
 log = logging.getLogger(__name__)
 

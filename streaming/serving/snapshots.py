@@ -2,7 +2,7 @@
 transaction as the input offsets, restored on assignment (the Kafka Streams / Quix Streams way).
 
 Layout: input partition p's state lives in partition p of the state topic (`Topics.scorer_state`).
-Keys `d:<device>` hold one device's state (`features._snapshot`), prefixed with the snapshot's
+Keys `d:<device>` hold one device's state (`features.engine.snapshot`), prefixed with the snapshot's
 generation and the input offset `o` it is valid at (the device's readings before `o` are in it,
 none after); a tombstone forgets a device. The key `m` holds the partition's marker (JSON): the
 generation, the feature-set version, and the input offset M every device record is valid at (a
@@ -16,7 +16,7 @@ last. Records written in a transaction that aborts are written again.
 Restoring a partition committed at C: read its state partition to the end (read_committed),
 import the devices of the marker's generation, then re-read the input [M, C), feeding a device
 only the readings at or after its own `o`. The re-read of the last `rebuild_horizon_ms`
-(`streaming.rebuild`) is the fallback: no marker, a corrupt record, another feature-set version,
+(`streaming.serving.rebuild`) is the fallback: no marker, a corrupt record, another feature-set version,
 or M before the input's first retained offset. After a fallback the partition starts a new
 generation (every device written again, the old generation's keys deleted).
 """
@@ -34,10 +34,10 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
-from features._snapshot import SnapshotError
-from streaming.device_state import PartitionedFeatures, PartitionKey
+from features.engine.snapshot import SnapshotError
 from streaming.kafka import make_consumer
-from streaming.rebuild import read_ranges
+from streaming.serving.device_state import PartitionedFeatures, PartitionKey
+from streaming.serving.rebuild import read_ranges
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 
 from features.contract import ContractError, Maintenance, ReadingContract, parse_event
-from features.contract_columns import decode_readings
+from features.contract.columns import decode_readings
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.ml.model_card import SensorLimits
 from features.ml.reference import RULE_THRESHOLD, rule_scores
-from features.model_card import SensorLimits
 from orchestration.defs.training.evaluation import evaluate
 from orchestration.defs.training.plan import LABEL
 from streaming.registry import LoadedModel

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from features.contract import ModelLifecycleEvent, encode
-from features.contract_events import LifecycleAction
+from features.contract.events import LifecycleAction
+from features.contract.topics import MODEL_LIFECYCLE
 from orchestration.defs.resources import KafkaResource
-from streaming.topics import MODEL_LIFECYCLE
 
 
 def lifecycle_event(

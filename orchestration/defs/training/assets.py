@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from features.ml import reference
-from features.model_card import ModelCard
+from features.ml.model_card import ModelCard
 from features.spec import DatasetSpec
 from orchestration.defs.history.assets import stored_history
 from orchestration.defs.history.parquet import read_days
@@ -66,7 +66,7 @@ def column_schema(df: pd.DataFrame) -> dg.TableSchema:
 def featurize(spec: DatasetSpec, readings: pd.DataFrame) -> pd.DataFrame:
     """Per-reading features of the spec's feature set (the batch path) with `raw_<sensor>`
     columns; `readings`: event_id, device_id, ts_ms, the sensors and seq (arrival order)."""
-    from features.batch import compute_features
+    from features.engine.batch import compute_features
 
     columns = ["event_id", "device_id", "ts_ms", *spec.sensor_names, "seq"]
     feats = compute_features(readings[columns], spec.feature_set)

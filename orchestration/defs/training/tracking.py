@@ -12,7 +12,7 @@ import mlflow.data
 import numpy as np
 import pandas as pd
 
-from features.model_card import ModelCard
+from features.ml.model_card import ModelCard
 from orchestration.defs.training.dataset import KafkaOffsetsSource
 from orchestration.defs.training.fit import Fitted
 from streaming.registry import CHALLENGER, log_model_version

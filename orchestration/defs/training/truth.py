@@ -49,7 +49,7 @@ def spec_truth(spec: DatasetSpec, fallback: pd.DataFrame | None) -> Truth:
     sources = [ls for ls in spec.labels if ls.meaning == "anomaly" and ls.kind != "events"]
     if not sources:
         return Truth(fallback, source="ground truth file" if fallback is not None else "none")
-    from streaming.replay_csv import (
+    from streaming.sources.replay_csv import (
         LabelRuns,
         RowOk,
         anomaly_windows,

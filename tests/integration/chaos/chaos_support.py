@@ -18,8 +18,8 @@ from typing import Any
 import orjson
 
 from edaml.services import Service, free_port
+from features.contract.topics import Topics
 from streaming.kafka import wait_until_ready
-from streaming.topics import Topics
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -12,7 +12,7 @@ from chaos_support import ChaosBroker, support
 
 from edaml.broker import start_private_kafka
 from edaml.settings import Settings
-from streaming.topics import Topics
+from features.contract.topics import Topics
 
 run_scorer = support.run_scorer
 good_anomaly_model = support.good_anomaly_model

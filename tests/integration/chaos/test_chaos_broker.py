@@ -19,7 +19,7 @@ from confluent_kafka import Consumer, Message, Producer
 from mlflow import MlflowClient
 from scorer_test_support import read_to_end, reading, valid_bytes
 
-from streaming.topics import Topics
+from features.contract.topics import Topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -22,8 +22,8 @@ from scorer_test_support import read_to_end, reading, register, valid_bytes
 from edaml.services import Service, free_port
 from edaml.settings import Settings
 from edaml.stack import mlflow_server
+from features.contract.topics import Topics
 from streaming.registry import set_alias
-from streaming.topics import Topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

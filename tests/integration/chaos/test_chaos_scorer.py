@@ -17,7 +17,7 @@ import pytest
 from confluent_kafka import Message, Producer
 from scorer_test_support import Running, read_to_end, reading, valid_bytes
 
-from streaming.topics import Topics
+from features.contract.topics import Topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

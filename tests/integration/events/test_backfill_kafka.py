@@ -10,8 +10,8 @@ from confluent_kafka import TIMESTAMP_CREATE_TIME
 from kafka_read_events import read_all, record_count
 
 from features.contract import Maintenance, parse_event, parse_reading
-from streaming.producers import backfill
-from streaming.topics import Topics
+from features.contract.topics import Topics
+from streaming.sources.producers import backfill
 
 pytestmark = pytest.mark.integration
 

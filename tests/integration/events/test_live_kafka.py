@@ -8,8 +8,8 @@ import pytest
 from kafka_read_events import read_all, record_count
 
 from features.contract import parse_reading
-from streaming.producers import simulate_live
-from streaming.topics import Topics
+from features.contract.topics import Topics
+from streaming.sources.producers import simulate_live
 
 pytestmark = pytest.mark.integration
 

@@ -12,10 +12,10 @@ import pytest
 from kafka_read_events import read_all, record_count
 
 from features.contract import parse_reading
+from features.contract.topics import Topics
 from features.spec import DatasetSpec, load_spec
-from streaming.producers import backfill  # noqa: F401  (same package loads cleanly)
-from streaming.replay import replay_csv
-from streaming.topics import Topics
+from streaming.sources.producers import backfill  # noqa: F401  (same package loads cleanly)
+from streaming.sources.replay import replay_csv
 
 FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)
 

@@ -9,8 +9,8 @@ import pytest
 from confluent_kafka import TopicPartition
 
 from features.contract import ModelLifecycleEvent, parse_event
+from features.contract.topics import Topics
 from streaming.kafka import make_consumer
-from streaming.topics import Topics
 
 LifecycleReader = Callable[[str, Topics], list[ModelLifecycleEvent]]
 

@@ -9,10 +9,10 @@ import dagster as dg
 import pytest
 
 from features.contract import DriftReport, FeatureDrift, Heartbeat, encode
+from features.contract.topics import Topics
 from orchestration.definitions import defs
 from orchestration.defs.resources import KafkaResource
 from streaming.kafka import make_producer
-from streaming.topics import Topics
 
 pytestmark = pytest.mark.integration
 

@@ -18,14 +18,14 @@ import pytest
 from mlflow import MlflowClient
 
 from features.contract import SensorReading, encode_reading
+from features.contract.topics import Topics
 from features.spec import load_spec
 from orchestration.defs.datasets import dataset_bundle
 from orchestration.defs.resources import HistoryStorage, KafkaResource, MlflowResource
 from orchestration.defs.settings import TrainingSettings
 from streaming.kafka import make_producer
-from streaming.producers import backfill
-from streaming.replay import replay_csv
-from streaming.topics import Topics
+from streaming.sources.producers import backfill
+from streaming.sources.replay import replay_csv
 
 pytestmark = pytest.mark.integration
 

@@ -12,6 +12,7 @@ import pytest
 from mlflow import MlflowClient
 
 from features.contract import ModelLifecycleEvent
+from features.contract.topics import Topics
 from features.spec import load_spec
 from orchestration.definitions import build_defs
 from orchestration.defs.datasets import dataset_bundle
@@ -20,8 +21,7 @@ from orchestration.defs.promotion.assets import PROMOTED_BY_TAG
 from orchestration.defs.promotion.gate import GATE_RUN_TAG, PASSED, REJECTED, VERDICT_TAG
 from orchestration.defs.resources import HistoryStorage, KafkaResource, MlflowResource
 from orchestration.defs.settings import TrainingSettings
-from streaming.producers import backfill
-from streaming.topics import Topics
+from streaming.sources.producers import backfill
 
 pytestmark = pytest.mark.integration
 

@@ -20,10 +20,10 @@ from mlflow import MlflowClient
 
 from edaml.stack import init_dagster_home
 from features.contract import ModelLifecycleEvent
+from features.contract.topics import Topics
 from orchestration.defs.promotion.assets import PROMOTED_BY_TAG
 from orchestration.defs.promotion.gate import COMPARED_TAG, GATE_RUN_TAG, VERDICT_TAG
-from streaming.producers import backfill
-from streaming.topics import Topics
+from streaming.sources.producers import backfill
 
 pytestmark = pytest.mark.integration
 

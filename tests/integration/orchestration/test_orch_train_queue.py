@@ -16,8 +16,8 @@ from edaml.cli import app
 from edaml.services import free_port
 from edaml.settings import Settings
 from edaml.stack import dagster_daemon, dagster_webserver, init_dagster_home
-from streaming.producers import backfill
-from streaming.topics import Topics
+from features.contract.topics import Topics
+from streaming.sources.producers import backfill
 
 pytestmark = pytest.mark.integration
 

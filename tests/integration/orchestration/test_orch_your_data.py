@@ -26,15 +26,15 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from edaml.cli import app
+from features.contract.topics import Topics
 from features.spec import DatasetSpec, load_spec
 from orchestration.defs.datasets import dataset_bundle
 from orchestration.defs.io_manager import RunStorageIOManager
 from orchestration.defs.resources import HistoryStorage, KafkaResource, MlflowResource
 from orchestration.defs.settings import TrainingSettings
 from streaming.kafka import ensure_topics
-from streaming.replay import replay_csv
 from streaming.serving import ScorerService, ServeConfig, feature_source
-from streaming.topics import Topics
+from streaming.sources.replay import replay_csv
 from tests.generators.rig import write_rig
 
 pytestmark = pytest.mark.integration

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, KafkaError, Producer
 
-from streaming.topics import Topics
+from features.contract.topics import Topics
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -25,8 +25,8 @@ from production_support import produce_readings, register, scored_ids, start_sco
 from edaml.broker import start_private_cluster
 from edaml.services import Service
 from edaml.settings import Settings
+from features.contract.topics import Topics
 from streaming.kafka import ensure_topics
-from streaming.topics import Topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -36,8 +36,8 @@ from production_support import produce_readings, register, scored_ids, start_sco
 from edaml.broker import kafka_service, prepare_kafka, server_properties
 from edaml.services import Service, free_port
 from edaml.settings import Settings
+from features.contract.topics import Topics
 from streaming.kafka import create_topic
-from streaming.topics import Topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -23,14 +23,14 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from features.contract import encode_reading
+from features.contract.readings import SensorReading
+from features.contract.topics import Topics
+from features.engine.raw import RAW_FEATURE_SET_VERSION
+from features.ml.model_card import ModelCard, SensorLimits
 from features.ml.reference import histograms
-from features.model_card import ModelCard, SensorLimits
-from features.readings import SensorReading
 from features.spec import load_spec
-from streaming.raw_features import RAW_FEATURE_SET_VERSION
 from streaming.registry import log_model_version
 from streaming.serving import ScorerService, ServeConfig, feature_source
-from streaming.topics import Topics
 
 FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)
 SENSORS = FLEET.sensor_names

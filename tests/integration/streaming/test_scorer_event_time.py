@@ -16,8 +16,8 @@ import pytest
 from confluent_kafka import Message, Producer
 from conftest import Running, collect, docs, reading, valid_bytes
 
-from features.contract_fields import parse_ts
-from streaming.topics import Topics
+from features.contract.fields import parse_ts
+from features.contract.topics import Topics
 
 pytestmark = pytest.mark.integration
 

@@ -27,7 +27,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, Producer
 from conftest import reading, serve_env, valid_bytes
 
-from streaming.topics import Topics
+from features.contract.topics import Topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

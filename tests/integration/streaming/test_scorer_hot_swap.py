@@ -26,10 +26,10 @@ from confluent_kafka import Consumer, Producer
 from conftest import Running, read_to_end, register
 
 from features.contract import encode
-from features.contract_events import ModelLifecycleEvent
-from streaming.producers import simulate_live
+from features.contract.events import ModelLifecycleEvent
+from features.contract.topics import Topics
 from streaming.registry import set_alias
-from streaming.topics import Topics
+from streaming.sources.producers import simulate_live
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,8 @@ import pytest
 from conftest import Running, collect, docs, register
 from mlflow import MlflowClient
 
+from features.contract.topics import Topics
 from streaming.registry import ARTIFACT_DIGEST_TAG, load_model_version
-from streaming.topics import Topics
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 from confluent_kafka import Producer
 from conftest import Running, collect, docs, reading, register, valid_bytes
 
-from streaming.topics import Topics
+from features.contract.topics import Topics
 
 pytestmark = pytest.mark.integration
 

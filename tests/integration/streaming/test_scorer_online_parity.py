@@ -3,7 +3,7 @@ online) feature set, scores simulator readings exactly as the model scores the b
 the full history of the same readings.
 
 A day of a small fleet's history goes to Kafka; the test reads it back, computes the batch
-features (`features.batch.compute_features`), trains an IsolationForest on them and registers
+features (`features.engine.batch.compute_features`), trains an IsolationForest on them and registers
 it; then `edaml serve` (a subprocess, no `--feature-set` flag) scores the topic (its ops
 endpoints are checked while it runs) and stops on SIGTERM. The next 90 minutes of readings go to
 Kafka, a second run restores its per-device state from the state snapshot the first wrote
@@ -39,17 +39,17 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 
 from edaml.services import free_port
-from features.batch import compute_features
 from features.contract import parse_reading
-from features.contract_bulk import encode_readings_bulk, reading_prefixes
+from features.contract.bulk import encode_readings_bulk, reading_prefixes
+from features.contract.topics import Topics
+from features.engine.batch import compute_features
+from features.ml.model_card import ModelCard
 from features.ml.reference import histograms
-from features.model_card import ModelCard
 from features.spec import load_spec
 from streaming.kafka import make_producer
-from streaming.producers import EventSink
 from streaming.registry import log_model_version
-from streaming.sim import SimConfig, Simulator
-from streaming.topics import Topics
+from streaming.sources.producers import EventSink
+from streaming.sources.sim import SimConfig, Simulator
 
 FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)
 SENSORS = FLEET.sensor_names
@@ -59,7 +59,7 @@ FEATURE_SET = load_spec().feature_set  # the fleet's
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[3]
-#: Documented in streaming/ops.py and the issue: events in/out, DLQ, alerts, latency, lag,
+#: Documented in streaming/serving/ops.py and the issue: events in/out, DLQ, alerts, latency, lag,
 #: model versions, breaker state.
 METRICS = (
     "edaml_scorer_events_in_total",

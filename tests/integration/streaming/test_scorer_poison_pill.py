@@ -13,11 +13,11 @@ import pytest
 from confluent_kafka import Message, Producer
 from conftest import Running, collect, docs, reading, valid_bytes
 
-from features.readings import SensorReading
+from features.contract.readings import SensorReading
+from features.contract.topics import Topics
+from features.engine.raw import RAW_FEATURE_SET_VERSION, RawFeatures
 from features.spec import load_spec
-from streaming.raw_features import RAW_FEATURE_SET_VERSION, RawFeatures
 from streaming.serving import ScorerService, ServeConfig
-from streaming.topics import Topics
 
 FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)
 

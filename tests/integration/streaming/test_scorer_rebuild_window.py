@@ -1,4 +1,4 @@
-"""`streaming.rebuild.read_window` re-reads, per partition, the records of the last horizon of
+"""`streaming.serving.rebuild.read_window` re-reads, per partition, the records of the last horizon of
 event time before the committed offset (read_committed), skipping and counting bad records."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from confluent_kafka import TopicPartition
 from conftest import read_to_end, reading, valid_bytes
 
 from features.contract import parse_reading
+from features.contract.topics import Topics
 from streaming.kafka import consumer_config, make_producer
-from streaming.rebuild import RebuildStats, read_window
-from streaming.topics import Topics
+from streaming.serving.rebuild import RebuildStats, read_window
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ from confluent_kafka import KafkaError, KafkaException
 from edaml.commands.demo import DAY_MS, count_by_phase, of_devices, plan_for, site_devices
 from edaml.commands.demo_live import Feed, Sample, describe_event, parse_metrics, render, total
 from streaming.kafka import retry_leaderless
-from streaming.producers import history_simulator, start_of_day_ms
-from streaming.sim import Firmware, SimConfig, Simulator
+from streaming.sources.producers import history_simulator, start_of_day_ms
+from streaming.sources.sim import Firmware, SimConfig, Simulator
 
 
 def test_history_ends_at_midnight_whatever_the_hour() -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from features.contract_events import (
+from features.contract.events import (
     Alert,
     DriftReport,
     FeatureDrift,
@@ -18,7 +18,7 @@ from features.contract_events import (
     ScoredEvent,
     ShadowReport,
 )
-from features.readings import SensorReading
+from features.contract.readings import SensorReading
 from features.spec import load_spec
 
 FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from features.contract import ContractError, format_ts
-from features.contract_bulk import (
+from features.contract.bulk import (
     encode_readings_bulk,
     iso_timestamps,
     reading_prefixes,

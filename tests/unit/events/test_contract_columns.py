@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from strategies_events import readings
 
 from features.contract import ContractError
-from features.contract_columns import decode_readings, iso_ts_to_ms
-from features.contract_columns_arrow import load_arrow
-from features.contract_fields import format_ts, parse_ts
-from features.readings import SensorReading
+from features.contract.columns import decode_readings, iso_ts_to_ms
+from features.contract.columns_arrow import load_arrow
+from features.contract.fields import format_ts, parse_ts
+from features.contract.readings import SensorReading
 from features.spec import DatasetSpec, load_spec
 
 FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)

@@ -21,7 +21,7 @@ from features.contract import (
     parse_event,
     parse_reading,
 )
-from features.readings import SensorReading
+from features.contract.readings import SensorReading
 from features.spec import load_spec
 
 FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)

@@ -21,7 +21,7 @@ from features.contract import (
     parse_ts,
     validate_reading,
 )
-from features.readings import SensorReading
+from features.contract.readings import SensorReading
 
 
 @settings(max_examples=300, deadline=None)

@@ -10,7 +10,7 @@ import pytest
 
 from features.contract import ContractError
 from features.spec import DatasetSpec, load_spec
-from streaming.replay_csv import (
+from streaming.sources.replay_csv import (
     LabelRuns,
     RowError,
     RowOk,

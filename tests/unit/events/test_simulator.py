@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from features.spec import load_spec
-from streaming.sim import FAULTS, SimConfig, Simulator, Step
+from streaming.sources.sim import FAULTS, SimConfig, Simulator, Step
 
 FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)
 SENSORS = FLEET.sensor_names

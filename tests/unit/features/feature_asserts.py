@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.definitions import FeatureSet
+from features.engine.definitions import FeatureSet
 
 
 def mismatches(

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from features.definitions import HOUR_MS, FeatureSet, Window
+from features.engine.definitions import HOUR_MS, FeatureSet, Window
 from features.spec import load_spec
 
 FEATURE_SET = load_spec().feature_set  # the fleet's

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 from feature_asserts import mismatches
 
-from features._synth import synthetic_readings, to_readings
-from features.definitions import HOUR_MS
-from features.online import OnlineFeatures
+from features.engine.definitions import HOUR_MS
+from features.engine.online import OnlineFeatures
 from features.spec import load_spec
+from tests.generators.synth import synthetic_readings, to_readings
 
 FEATURE_SET = load_spec().feature_set  # the fleet's
 

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from feature_asserts import feature_matrix, mismatches
 
-from features._naive import naive_features
-from features._synth import synthetic_readings, to_readings
-from features.batch import compute_features, compute_features_vectorised
-from features.definitions import HOUR_MS, FeatureSet, Window
-from features.online import OnlineFeatures
+from features.engine.batch import compute_features, compute_features_vectorised
+from features.engine.definitions import HOUR_MS, FeatureSet, Window
+from features.engine.online import OnlineFeatures
 from features.spec import load_spec
+from tests.generators.synth import synthetic_readings, to_readings
+from tests.oracles.naive import naive_features
 
 FEATURE_SET = load_spec().feature_set  # the fleet's
 

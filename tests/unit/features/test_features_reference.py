@@ -1,4 +1,4 @@
-"""Each statistic against a direct computation (features._naive), and hand-made cases."""
+"""Each statistic against a direct computation (tests.oracles.naive), and hand-made cases."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 from feature_asserts import feature_matrix, mismatches
 
-from features._naive import naive_features
-from features._synth import synthetic_readings, to_readings
-from features.batch import compute_features, compute_features_vectorised
-from features.definitions import MINUTE_MS
-from features.online import OnlineFeatures
-from features.readings import SensorReading
+from features.contract.readings import SensorReading
+from features.engine.batch import compute_features, compute_features_vectorised
+from features.engine.definitions import MINUTE_MS
+from features.engine.online import OnlineFeatures
 from features.spec import load_spec
+from tests.generators.synth import synthetic_readings, to_readings
+from tests.oracles.naive import naive_features
 
 FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)
 SENSORS = FLEET.sensor_names

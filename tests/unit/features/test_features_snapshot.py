@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from feature_asserts import mismatches
 
-from features._snapshot import SnapshotError
-from features._synth import synthetic_readings, to_readings
-from features.online import OnlineFeatures
-from features.readings import SensorReading
+from features.contract.readings import SensorReading
+from features.engine.online import OnlineFeatures
+from features.engine.snapshot import SnapshotError
 from features.spec import load_spec
+from tests.generators.synth import synthetic_readings, to_readings
 
 FEATURE_SET = load_spec().feature_set  # the fleet's
 

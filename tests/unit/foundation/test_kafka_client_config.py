@@ -10,6 +10,7 @@ import pytest
 from confluent_kafka import KafkaException, Producer
 
 from edaml.settings import Settings
+from features.contract.topics import DLQ, SCORER_STATE, SENSOR_READINGS, TOPIC_CONFIGS, Topics
 from streaming import kafka
 from streaming.kafka import (
     EDAML_KAFKA_SETTINGS,
@@ -21,7 +22,6 @@ from streaming.kafka import (
     parse_properties,
     producer_config,
 )
-from streaming.topics import DLQ, SCORER_STATE, SENSOR_READINGS, TOPIC_CONFIGS, Topics
 
 REPO = Path(__file__).resolve().parents[2]
 

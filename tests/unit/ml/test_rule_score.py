@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from features.contract.readings import SensorReading
+from features.ml.model_card import SensorLimits
 from features.ml.reference import RULE_THRESHOLD, rule_scores, sensor_limits
-from features.model_card import SensorLimits
-from features.readings import SensorReading
 from features.spec import load_spec
 from orchestration.defs.promotion.evaluate import rule_metrics
-from streaming.fallback import FallbackRules, rule_score
+from streaming.serving.fallback import FallbackRules, rule_score
 
 
 def _readings(n: int, seed: int) -> pd.DataFrame:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streaming.sim.shop import (
+from streaming.sources.sim.shop import (
     DAY_MS,
     KINDS,
     MINUTE_MS,
@@ -142,7 +142,7 @@ def test_bad_configuration_is_refused() -> None:
 
 
 def test_events_encode_as_readings_of_their_key() -> None:
-    from streaming.sim.shop_kafka import CONTRACT, encode_events
+    from streaming.sources.sim.shop_kafka import CONTRACT, encode_events
 
     ev = simulate_day(ShopConfig(orders_per_day=500), DAY)
     values, record_keys, ts = encode_events(ev)

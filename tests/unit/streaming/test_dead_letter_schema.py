@@ -6,9 +6,9 @@ from pathlib import Path
 
 from features.contract import ContractError
 from streaming.kafka import ERROR_HEADER_PREFIX, error_headers
-from streaming.replay import row_error_headers
-from streaming.replay_csv import RowError
 from streaming.serving.dead_letter import Refused
+from streaming.sources.replay import row_error_headers
+from streaming.sources.replay_csv import RowError
 
 COMMON = {"stage", "exception.class", "exception.message", "field", "reason"}
 

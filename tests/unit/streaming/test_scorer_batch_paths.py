@@ -9,13 +9,14 @@ import pandas as pd
 from sklearn.ensemble import IsolationForest
 from sklearn.linear_model import LogisticRegression
 
+from features.contract.readings import SensorReading
+from features.engine.raw import RAW_FEATURE_SET_VERSION, RawFeatures
+from features.ml.model_card import ModelCard
 from features.ml.reference import histograms
-from features.model_card import ModelCard
-from features.readings import SensorReading
 from features.spec import load_spec
-from streaming.raw_features import RAW_FEATURE_SET_VERSION, RawFeatures
 from streaming.registry import LoadedModel
-from streaming.scoring import (
+from streaming.serving.accept import ServingModel, prepare
+from streaming.serving.scoring import (
     DRIFT_MIN_EVENTS,
     BatchOutputs,
     ModelSlot,
@@ -23,7 +24,6 @@ from streaming.scoring import (
     collect_reports,
     score_batch,
 )
-from streaming.serving_model import ServingModel, prepare
 
 FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)
 SENSORS = FLEET.sensor_names

@@ -15,17 +15,18 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 
 from features.contract import encode
-from features.contract_bulk import encode_readings_bulk, reading_prefixes
-from features.contract_columns import decode_readings
-from features.contract_events import Alert, ScoredEvent
-from features.model_card import ModelCard
-from features.online import OnlineFeatures
+from features.contract.bulk import encode_readings_bulk, reading_prefixes
+from features.contract.columns import decode_readings
+from features.contract.events import Alert, ScoredEvent
+from features.engine.online import OnlineFeatures
+from features.ml.model_card import ModelCard
 from features.spec import load_spec
-from streaming.device_state import PartitionedFeatures
-from streaming.fallback import FallbackRules
-from streaming.outputs import encode_scored_columns
 from streaming.registry import LoadedModel
-from streaming.scoring import (
+from streaming.serving.accept import prepare
+from streaming.serving.device_state import PartitionedFeatures
+from streaming.serving.fallback import FallbackRules
+from streaming.serving.outputs import encode_scored_columns
+from streaming.serving.scoring import (
     BatchOutputs,
     ModelSlot,
     ReadingColumns,
@@ -34,8 +35,7 @@ from streaming.scoring import (
     score_batch,
     score_columns,
 )
-from streaming.serving_model import prepare
-from streaming.sim import SimConfig, Simulator
+from streaming.sources.sim import SimConfig, Simulator
 
 FLEET = load_spec()
 FS = FLEET.feature_set

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.model_card import Histogram, SensorLimits
-from features.readings import SensorReading
+from features.contract.readings import SensorReading
+from features.engine.raw import RAW_FEATURE_SET_VERSION, RawFeatures
+from features.ml.model_card import Histogram, SensorLimits
 from features.spec import load_spec
-from streaming.breaker import CircuitBreaker
-from streaming.drift import monitored, psi
-from streaming.fallback import FallbackRules, rule_score
-from streaming.raw_features import RAW_FEATURE_SET_VERSION, RawFeatures
-from streaming.reasons import ReferenceStats, model_reasons
-from streaming.scoring import ModelSlot, ScorerState, score_batch
+from streaming.serving.breaker import CircuitBreaker
+from streaming.serving.drift import monitored, psi
+from streaming.serving.fallback import FallbackRules, rule_score
+from streaming.serving.reasons import ReferenceStats, model_reasons
+from streaming.serving.scoring import ModelSlot, ScorerState, score_batch
 
 FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)
 

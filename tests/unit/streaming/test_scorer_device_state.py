@@ -8,10 +8,10 @@ from functools import partial
 
 import numpy as np
 
-from features.online import OnlineFeatures
-from features.readings import SensorReading
+from features.contract.readings import SensorReading
+from features.engine.online import OnlineFeatures
 from features.spec import load_spec
-from streaming.device_state import PartitionedFeatures
+from streaming.serving.device_state import PartitionedFeatures
 
 FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)
 SENSORS = FLEET.sensor_names

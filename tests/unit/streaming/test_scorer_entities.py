@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from features.contract.readings import SensorReading
+from features.engine.raw import RAW_FEATURE_SET_VERSION, RawFeatures
 from features.ml.detectors import make_detector
+from features.ml.model_card import ModelCard
 from features.ml.reference import histograms
-from features.model_card import ModelCard
-from features.readings import SensorReading
 from features.spec import load_spec
-from streaming.raw_features import RAW_FEATURE_SET_VERSION, RawFeatures
 from streaming.registry import LoadedModel
-from streaming.scoring import ModelSlot, ScorerState, score_batch
-from streaming.serving_model import ServingModel, prepare
+from streaming.serving.accept import ServingModel, prepare
+from streaming.serving.scoring import ModelSlot, ScorerState, score_batch
 
 SENSORS = load_spec().sensor_names  # the simulated fleet's (datasets/iot-fleet.yaml)
 

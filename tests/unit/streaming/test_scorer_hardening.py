@@ -12,23 +12,23 @@ from typing import Any
 import numpy as np
 import pytest
 
-from features.contract_fields import parse_ts
-from features.model_card import ModelCard
-from features.readings import SensorReading
+from features.contract.fields import parse_ts
+from features.contract.readings import SensorReading
+from features.engine.raw import RAW_FEATURE_SET_VERSION, RawFeatures
+from features.ml.model_card import ModelCard
 from features.spec import load_spec
-from streaming.breaker import DeadlineWorker
-from streaming.raw_features import RAW_FEATURE_SET_VERSION, RawFeatures
-from streaming.reasons import ReferenceStats
 from streaming.registry import LoadedModel, ModelLoadError, _check_trusted, is_transient
-from streaming.scoring import ModelSlot, ScorerState, score_batch
+from streaming.serving.accept import ServingModel
 from streaming.serving.bisect import Bisector
+from streaming.serving.breaker import DeadlineWorker
 from streaming.serving.config import default_instance_id
 from streaming.serving.event_time import EventTimePolicy
 from streaming.serving.health import Health
 from streaming.serving.logs import OncePerState
 from streaming.serving.models import apply_swaps
-from streaming.serving_model import ServingModel
-from streaming.watcher import ModelWatcher
+from streaming.serving.reasons import ReferenceStats
+from streaming.serving.scoring import ModelSlot, ScorerState, score_batch
+from streaming.serving.watcher import ModelWatcher
 
 FLEET = load_spec()  # the simulated fleet's spec (datasets/iot-fleet.yaml)
 

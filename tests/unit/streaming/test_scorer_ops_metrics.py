@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
-from streaming.ops import BulkHistogram, ScorerMetrics
+from streaming.serving.ops import BulkHistogram, ScorerMetrics
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 

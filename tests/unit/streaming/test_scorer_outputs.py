@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from features.contract import ContractError, encode
-from features.contract_events import ModelScore, ScoredEvent
-from streaming.outputs import encode_scored, encode_scored_many
+from features.contract.events import ModelScore, ScoredEvent
+from streaming.serving.outputs import encode_scored, encode_scored_many
 
 _score = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
 _model = st.builds(

@@ -9,11 +9,11 @@ import time
 
 import numpy as np
 
-from features._synth import synthetic_readings, to_readings
-from features.online import OnlineFeatures
+from features.engine.online import OnlineFeatures
 from features.spec import load_spec
-from streaming.device_state import PartitionedFeatures
+from streaming.serving.device_state import PartitionedFeatures
 from streaming.serving.snapshots import MARKER, Marker, Restored, Snapshots
+from tests.generators.synth import synthetic_readings, to_readings
 
 FS = load_spec().feature_set
 KEY = ("in", 0)
